@@ -1,0 +1,59 @@
+# Course kit for lecture 1. Every target bootstraps .venv first (quick when it is up to date).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: venv test test-fast demo lectures release autograde feedback grades student-bundle bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+## The whole test suite, slow notebook and grading tests included (this is what CI runs).
+test: venv
+	$(PY) -m pytest
+
+## Everything but the slow notebook and nbgrader tests.
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
+## The main job: device report, activation table, lecture HTML, and the demo grading cycle.
+demo: venv
+	$(PY) -m source_lib
+	$(MAKE) --no-print-directory lectures
+	$(PY) instructor/demo.py
+
+## Execute the lecture notebooks and render them to HTML in build/lectures.
+lectures: venv
+	$(PY) -m jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+	    --output-dir build/lectures lectures/*.ipynb
+
+## Instructor targets (thin wrappers over nbgrader; see README, "For instructors").
+release: venv
+	$(PY) instructor/course.py release
+
+autograde: venv
+	$(PY) instructor/course.py autograde
+
+feedback: venv
+	$(PY) instructor/course.py feedback
+
+grades: venv
+	$(PY) instructor/course.py grades
+
+student-bundle: venv
+	$(PY) instructor/course.py student-bundle
+
+bench: venv
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build autograded feedback gradebook.db .pytest_cache
