@@ -1,0 +1,200 @@
+"""Colab support: the setup cell and the "Open in Colab" badge of every notebook.
+
+API (all that other tools need)::
+
+    from source_lib import colab
+
+    colab.stamp("lectures/01_activation_functions.ipynb")   # write/refresh both cells in place
+    colab.stamp_all(["a.ipynb", "b.ipynb"])                  # the same for several notebooks
+    colab.check("a.ipynb")          # -> list of problems (empty when the cells are current)
+    colab.setup_cell_source()       # the setup cell's code, as a string
+    colab.badge_markdown("lectures/01_activation_functions.ipynb")  # badge for a notebook / README
+    colab.repository_url()          # the repo URL, read from pyproject.toml
+
+Command line::
+
+    python -m source_lib.colab stamp  NOTEBOOK...   # write/refresh the cells
+    python -m source_lib.colab check  NOTEBOOK...   # exit 1 and list notebooks that are stale
+    python -m source_lib.colab badge  NOTEBOOK...   # print the badge markdown (e.g. for README)
+
+What ``stamp`` does to a notebook:
+
+* cell 0 becomes the **setup cell** (code, id ``colab-setup``, tag ``colab-setup``). It does
+  nothing locally or on JupyterHub (where ``source_lib`` is installed with the repository,
+  ``pip install -e .``); on Colab (detected by ``"google.colab" in sys.modules``) it
+  ``pip install``s ``source_lib`` from the repository.
+* cell 1 becomes the **badge cell** (markdown, id ``colab-badge``, tag ``colab-badge``), the
+  "Open in Colab" badge pointing at this notebook's path on the repository's ``main`` branch.
+
+Existing cells with those tags (or ids) are replaced wherever they are; every other cell,
+its outputs and the notebook's metadata are left alone, so stamping twice changes nothing.
+
+The repository URL is written in exactly one place, ``[project.urls].Repository`` in
+``pyproject.toml``; this module reads it from there. It imports nothing heavy (no
+TensorFlow) beyond ``nbformat``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+SETUP_TAG = "colab-setup"
+BADGE_TAG = "colab-badge"
+BRANCH = "main"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = ROOT / "pyproject.toml"
+
+SETUP_TEMPLATE = '''\
+# Setup cell. Locally and on JupyterHub it does nothing: source_lib is installed with the repository.
+# On Google Colab it installs source_lib (and its dependencies) from the course repository.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "{pip_target}"])'''
+
+
+def repository_url(pyproject: str | Path = PYPROJECT) -> str:
+    """Return ``[project.urls].Repository`` from ``pyproject.toml``, without a trailing ``/`` or ``.git``."""
+    text = Path(pyproject).read_text(encoding="utf-8")
+    try:
+        import tomllib
+
+        url = tomllib.loads(text)["project"]["urls"]["Repository"]
+    except ModuleNotFoundError:  # Python 3.10: a small, strict regex over the [project.urls] table
+        table = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+        match = table and re.search(r'^\s*Repository\s*=\s*"([^"]+)"', table.group(1), re.M)
+        if not match:
+            raise KeyError(f"no [project.urls].Repository in {pyproject}")
+        url = match.group(1)
+    url = url.strip().rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def pip_target(url: str | None = None) -> str:
+    """The requirement ``pip install`` gets on Colab: ``source_lib @ git+<repository URL>``."""
+    return f"source_lib @ git+{url or repository_url()}"
+
+
+def setup_cell_source(url: str | None = None) -> str:
+    """The setup cell's source code (a no-op unless ``google.colab`` is imported)."""
+    return SETUP_TEMPLATE.format(pip_target=pip_target(url))
+
+
+def _repo_relative(notebook: str | Path) -> str:
+    path = Path(notebook).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        raise ValueError(f"notebook {notebook!s} is not inside the repository {ROOT}") from None
+
+
+def colab_url(notebook: str | Path, url: str | None = None, branch: str = BRANCH) -> str:
+    """The colab.research.google.com address that opens ``notebook`` from GitHub."""
+    repo = url or repository_url()
+    match = re.fullmatch(r"https?://github\.com/([^/]+)/([^/]+)", repo)
+    if not match:
+        raise ValueError(f"repository URL {repo!r} is not a https://github.com/OWNER/NAME address")
+    owner, name = match.groups()
+    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{_repo_relative(notebook)}"
+
+
+def badge_markdown(notebook: str | Path, url: str | None = None) -> str:
+    """Markdown for the "Open in Colab" badge of ``notebook`` (a path inside the repository)."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, url)})"
+
+
+def _cell_index(cells, tag: str) -> int | None:
+    for i, cell in enumerate(cells):
+        if tag in cell.get("metadata", {}).get("tags", []) or cell.get("id") == tag:
+            return i
+    return None
+
+
+def _make_cells(notebook: str | Path, url: str | None):
+    import nbformat
+
+    setup = nbformat.v4.new_code_cell(setup_cell_source(url), metadata={"tags": [SETUP_TAG]})
+    setup["id"] = SETUP_TAG
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(notebook, url), metadata={"tags": [BADGE_TAG]})
+    badge["id"] = BADGE_TAG
+    return setup, badge
+
+
+def stamp(notebook: str | Path, url: str | None = None) -> bool:
+    """Write or refresh the setup cell (cell 0) and the badge cell (cell 1) of ``notebook``.
+
+    Returns True when the file changed. Other cells are not touched.
+    """
+    import nbformat
+
+    path = Path(notebook)
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    setup, badge = _make_cells(path, url)
+    cells = [c for c in nb.cells if _cell_index([c], SETUP_TAG) is None and _cell_index([c], BADGE_TAG) is None]
+    old_setup = nb.cells[_cell_index(nb.cells, SETUP_TAG)] if _cell_index(nb.cells, SETUP_TAG) is not None else None
+    if old_setup is not None and old_setup.get("source") == setup["source"]:
+        setup = old_setup  # keep its outputs/execution count if the notebook was run
+        setup["id"], setup["metadata"]["tags"] = SETUP_TAG, [SETUP_TAG]
+    nb.cells = [setup, badge] + cells
+    nb.nbformat, nb.nbformat_minor = 4, max(nb.get("nbformat_minor", 5), 5)
+    after = nbformat.writes(nb)
+    if after == before:
+        return False
+    nbformat.validate(nb)
+    path.write_text(after + ("\n" if not after.endswith("\n") else ""), encoding="utf-8")
+    return True
+
+
+def stamp_all(notebooks, url: str | None = None) -> list[Path]:
+    """:func:`stamp` each notebook; return the ones that changed."""
+    return [Path(nb) for nb in notebooks if stamp(nb, url)]
+
+
+def check(notebook: str | Path, url: str | None = None) -> list[str]:
+    """Problems with ``notebook``'s setup and badge cells (empty list: they match this module)."""
+    import nbformat
+
+    nb = nbformat.read(Path(notebook), as_version=4)
+    setup, badge = _make_cells(notebook, url)
+    problems = []
+    for index, want, tag in ((0, setup, SETUP_TAG), (1, badge, BADGE_TAG)):
+        if len(nb.cells) <= index:
+            problems.append(f"{notebook}: missing cell {index} ({tag})")
+            continue
+        got = nb.cells[index]
+        if got.cell_type != want.cell_type or tag not in got.get("metadata", {}).get("tags", []):
+            problems.append(f"{notebook}: cell {index} is not the {tag} cell")
+        elif got.source != want.source:
+            problems.append(f"{notebook}: cell {index} ({tag}) differs from source_lib.colab's; run stamp")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: python -m source_lib.colab {stamp|check|badge} NOTEBOOK..."
+    if len(argv) < 2 or argv[0] not in {"stamp", "check", "badge"}:
+        print(usage, file=sys.stderr)
+        return 2
+    command, notebooks = argv[0], argv[1:]
+    if command == "stamp":
+        for nb in notebooks:
+            print(f"{'stamped' if stamp(nb) else 'up to date'}: {nb}")
+        return 0
+    if command == "badge":
+        for nb in notebooks:
+            print(badge_markdown(nb))
+        return 0
+    problems = [p for nb in notebooks for p in check(nb)]
+    print("\n".join(problems) if problems else f"{len(notebooks)} notebook(s) up to date")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
