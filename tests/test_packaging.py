@@ -1,0 +1,50 @@
+"""The two setup commands, the CI entry and the two environment files agree."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+from conftest import ROOT
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {_name(r) for r in pip_section if not r.startswith("-e")}
+    assert listed == wanted
+    # and the pinned lower bounds are the same
+    pins = {_name(r): r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    assert {_name(r): r.replace(" ", "") for r in pip_section if not r.startswith("-e")} == pins
+    assert any(str(d).startswith("python=3.11") for d in env["dependencies"])
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make demo" in readme
+
+
+def test_python_m_source_lib_prints_device_report_and_table():
+    proc = subprocess.run([sys.executable, "-m", "source_lib"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Device report" in out and "tensorflow" in out
+    for name in ("sigmoid", "tanh", "relu", "leaky_relu", "swish", "mish"):
+        assert re.search(rf"^{name}\s", out, re.M), name
+    swish_row = next(line for line in out.splitlines() if line.startswith("swish"))
+    assert "-0.0998393" in swish_row and "1.09984" in swish_row
