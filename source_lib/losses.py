@@ -1,0 +1,668 @@
+"""Loss functions of the lecture section "Функция ошибки" (the loss function).
+
+Every loss here takes ``(y_true, y_pred)`` and returns the **per-sample** loss,
+a tensor of shape ``(batch,)``: the last axis (the outputs) is reduced inside
+the function and the batch mean ``1/n sum_x`` of the lecture is left to Keras
+(``model.compile`` averages the per-sample values over the batch). So
+
+    model.compile(optimizer="sgd", loss=source_lib.losses.half_mse)
+
+trains on exactly the lecture's C. Every function is registered with Keras
+(package ``"source_lib"``), so a compiled model saves to ``.keras`` and loads
+back after ``import source_lib``. For the cross-entropies with
+``from_logits=True`` use the small registered ``keras.losses.Loss`` classes
+:class:`BinaryCrossEntropy` and :class:`LogLikelihood`, which remember the flag
+when the model is saved.
+
+How the lecture and Keras differ (each docstring says it again):
+
+| here | Keras twin | relation |
+| --- | --- | --- |
+| ``half_mse`` | ``mean_squared_error`` | ``half_mse = 0.5 * n_outputs * mse`` (½ and a sum over outputs) |
+| ``binary_cross_entropy`` | ``binary_crossentropy`` | ``= n_outputs * bce`` (sum, not mean, over outputs) |
+| ``log_likelihood`` | ``(sparse_)categorical_crossentropy`` | equal on a softmax output (Keras first renormalises y_pred to sum 1) |
+| ``msle, mae, mape, hinge`` | the same names | equal (mean over outputs) |
+| ``kl_divergence`` | ``kl_divergence`` | equal where y_true >= ε; terms with y_true = 0 are 0 here, ε·ln(ε/ŷ) in Keras |
+
+Numerical safety. Probabilities are clipped into ``[ε, 1 - ε]`` with
+``ε = keras.backend.epsilon()`` (1e-7, Keras's rule) before a logarithm, so
+the cross-entropies are finite at predictions of exactly 0 and 1; the price is
+a zero gradient for predictions outside ``[ε, 1 - ε]``, which is why the
+``from_logits=True`` forms exist (they are exact for any logit). Half-precision
+inputs (float16, bfloat16) are computed in float32 and the loss is returned in
+float32, as Keras's mixed-precision guide recommends for losses (ε = 1e-7 does
+not exist in float16); float32 and float64 stay in their own dtype.
+
+Shapes. ``y_pred`` is ``(batch, outputs)`` (any leading axes work; the last axis
+is the outputs). ``y_true`` has the same shape, or one axis fewer/more of size 1
+(``(batch,)`` against ``(batch, 1)``, as Keras allows); anything else raises a
+``ValueError`` naming both shapes. ``log_likelihood`` also takes integer class
+labels of shape ``(batch,)`` or ``(batch, 1)``.
+
+Reference:
+    - M. Nielsen, "Neural Networks and Deep Learning", ch. 3 (2015),
+      http://neuralnetworksanddeeplearning.com/chap3.html
+"""
+
+from __future__ import annotations
+
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = [
+    "half_mse",
+    "binary_cross_entropy",
+    "log_likelihood",
+    "msle",
+    "mae",
+    "mape",
+    "kl_divergence",
+    "hinge",
+    "BinaryCrossEntropy",
+    "LogLikelihood",
+    "LOSSES",
+    "KERAS_TWINS",
+    "LECTURE_PAIRS",
+    "get",
+    "output_gradient",
+    "regularised_objective",
+]
+
+_register = keras.saving.register_keras_serializable(package="source_lib")
+
+_HALF_PRECISION = ("float16", "bfloat16")
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _epsilon() -> float:
+    """The fuzz factor ε of every clip in this module: ``keras.backend.epsilon()``."""
+    return keras.backend.epsilon()
+
+
+def _compute_dtype(x) -> str:
+    """float32 for half precision and for non-float input, else x's own dtype."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in ("float32", "float64"):
+        return dtype
+    return "float32"
+
+
+def _concrete(x):
+    """x as a NumPy array when its value is known now (eager), else None (graph)."""
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # a symbolic tensor inside a compiled graph
+        return None
+
+
+def _shape_error(name: str, y_true, y_pred, what: str = "must have the same shape") -> ValueError:
+    return ValueError(
+        f"{name}: y_true and y_pred {what}; got y_true.shape={tuple(y_true.shape)} "
+        f"and y_pred.shape={tuple(y_pred.shape)}."
+    )
+
+
+def _prepare(y_true, y_pred, name: str):
+    """Convert to tensors of one float dtype and make the shapes equal.
+
+    A rank difference of one is accepted when the extra axis has size 1 (as in
+    Keras: labels ``(batch,)`` against predictions ``(batch, 1)``). Static
+    dimensions that are known and differ raise a ``ValueError`` naming both shapes.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = _compute_dtype(y_pred)
+    y_pred = ops.cast(y_pred, dtype)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), dtype)
+    if len(y_pred.shape) == 0:
+        raise ValueError(
+            f"{name}: y_pred must have at least one axis (the outputs); got a scalar, "
+            f"y_pred.shape={tuple(y_pred.shape)}."
+        )
+    if len(y_true.shape) == len(y_pred.shape) - 1 and y_pred.shape[-1] == 1:
+        y_true = ops.expand_dims(y_true, -1)
+    elif len(y_true.shape) == len(y_pred.shape) + 1 and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+    if len(y_true.shape) != len(y_pred.shape):
+        raise _shape_error(name, y_true, y_pred)
+    for a, b in zip(y_true.shape, y_pred.shape):
+        if a is not None and b is not None and a != b:
+            raise _shape_error(name, y_true, y_pred)
+    return y_true, y_pred
+
+
+def _clip_probability(p):
+    eps = _epsilon()
+    return ops.clip(p, eps, 1.0 - eps)
+
+
+# --- the lecture's losses ----------------------------------------------------
+
+
+@_register
+def half_mse(y_true, y_pred):
+    """Half the squared error, the lecture's MSE (Среднеквадратичная функция).
+
+    The lecture's cost over n samples is
+
+        C = 1/(2n) * sum_x ||y(x) - a(x)||^2,
+
+    so the per-sample loss returned here is
+
+        C_x = 1/2 * sum_j (y_j - a_j)^2,
+
+    whose gradient is simply ``a - y``; the batch mean 1/n is Keras's reduction.
+
+    Keras's ``mean_squared_error`` has no ½ and takes the *mean* over the
+    outputs: ``half_mse = 0.5 * n_outputs * keras.losses.mean_squared_error``.
+
+    Args:
+        y_true: targets y, shape ``(batch, outputs)``.
+        y_pred: network outputs a, same shape.
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 1, eq. (6)](http://neuralnetworksanddeeplearning.com/chap1.html)
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "half_mse")
+    return 0.5 * ops.sum(ops.square(y_pred - y_true), axis=-1)
+
+
+@_register
+def binary_cross_entropy(y_true, y_pred, from_logits=False):
+    """Cross-entropy of sigmoid outputs (Cross Entropy).
+
+    Per sample, summed over the outputs j as in the lecture
+    (C = -1/n sum_x sum_j [...], the batch mean 1/n left to Keras):
+
+        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ].
+
+    (The slide prints the second term with a minus inside the bracket; the
+    sign above, Nielsen's eq. (57), is the one whose gradient is a - y.)
+
+    With ``from_logits=True`` ``y_pred`` is z, the input of the sigmoid
+    (a = sigma(z)), and the stable form
+
+        C_x = sum_j [ max(z_j, 0) - z_j y_j + ln(1 + exp(-|z_j|)) ]
+
+    is used: finite and exact for any z, gradient sigma(z) - y.
+    With probabilities, a is first clipped into ``[ε, 1 - ε]``, ε = 1e-7
+    (Keras's rule), so a = 0 or 1 gives a finite loss (ln ε ≈ -16.1) and no
+    gradient beyond the clip; ``ln(1 - a)`` is computed as ``log1p(-a)``.
+
+    Keras's ``binary_crossentropy`` takes the *mean* over the outputs:
+    ``binary_cross_entropy = n_outputs * keras.losses.binary_crossentropy``.
+    Keras also silently switches to the logits when y_pred came straight out
+    of a sigmoid op; this function does not: say ``from_logits=True``.
+
+    Args:
+        y_true: targets in [0, 1], shape ``(batch, outputs)``.
+        y_pred: probabilities a (or logits z if ``from_logits``), same shape.
+        from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, eq. (57)](http://neuralnetworksanddeeplearning.com/chap3.html)
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "binary_cross_entropy")
+    if from_logits:
+        z = y_pred
+        per_output = ops.relu(z) - z * y_true + ops.log1p(ops.exp(-ops.abs(z)))
+    else:
+        a = _clip_probability(y_pred)
+        per_output = -(y_true * ops.log(a) + (1.0 - y_true) * ops.log1p(-a))
+    return ops.sum(per_output, axis=-1)
+
+
+def _is_integer_labels(y_true, y_pred) -> bool:
+    if len(y_true.shape) == len(y_pred.shape) - 1:
+        return True
+    return (
+        len(y_true.shape) == len(y_pred.shape)
+        and y_true.shape[-1] == 1
+        and (y_pred.shape[-1] is None or y_pred.shape[-1] > 1)
+    )
+
+
+@_register
+def log_likelihood(y_true, y_pred, from_logits=False):
+    """Negative log-likelihood of a softmax output (Функция правдоподобия).
+
+    For a sample of class y and softmax outputs a_j = e^{z_j} / sum_k e^{z_k}:
+
+        C_x = -ln a_y.
+
+    ``y_true`` may be integer class labels, shape ``(batch,)`` or
+    ``(batch, 1)``, or one-hot rows of y_pred's shape; for one-hot rows the
+    same number is ``-sum_j y_j ln a_j`` (a soft label row gives the
+    cross-entropy of the two distributions). With ``from_logits=True`` y_pred
+    is z and ``-ln a_y = logsumexp(z) - z_y`` is computed stably; the gradient
+    is a - y. With probabilities, a is clipped into ``[ε, 1 - ε]``, ε = 1e-7.
+
+    Keras twins: ``categorical_crossentropy`` (one-hot) and
+    ``sparse_categorical_crossentropy`` (integers). They are equal on a
+    softmax output; Keras first renormalises y_pred to sum to 1, this function
+    takes a as given, as the lecture does.
+
+    Args:
+        y_true: class labels (integers) or one-hot rows.
+        y_pred: softmax outputs a (or logits z if ``from_logits``),
+            shape ``(batch, classes)`` with at least two classes.
+        from_logits: whether ``y_pred`` holds logits z.
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, eq. (80)](http://neuralnetworksanddeeplearning.com/chap3.html)
+    """
+    name = "log_likelihood"
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_pred = ops.cast(y_pred, _compute_dtype(y_pred))
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_pred.shape) == 0 or y_pred.shape[-1] == 1:
+        raise ValueError(
+            f"{name}: y_pred needs a class axis of at least 2 (softmax over one output is "
+            f"always 1); got y_pred.shape={tuple(y_pred.shape)}. For one output use "
+            "binary_cross_entropy."
+        )
+    if from_logits:
+        log_a = ops.log_softmax(y_pred, axis=-1)
+    else:
+        log_a = ops.log(_clip_probability(y_pred))
+
+    if _is_integer_labels(y_true, y_pred):
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = ops.squeeze(y_true, -1)
+        for a, b in zip(y_true.shape, y_pred.shape[:-1]):
+            if a is not None and b is not None and a != b:
+                raise _shape_error(name, y_true, y_pred, "do not match (integer labels need y_pred.shape[:-1])")
+        labels = _concrete(y_true)
+        n_classes = y_pred.shape[-1]
+        if labels is not None:
+            if not np.all(labels == np.round(labels)):
+                raise ValueError(f"{name}: integer labels y_true must be whole numbers; got {labels!r}.")
+            if n_classes is not None and (labels.min(initial=0) < 0 or labels.max(initial=0) >= n_classes):
+                raise ValueError(
+                    f"{name}: labels y_true must lie in [0, {n_classes - 1}] for "
+                    f"y_pred.shape={tuple(y_pred.shape)}; got min {labels.min()}, max {labels.max()}."
+                )
+        index = ops.expand_dims(ops.cast(y_true, "int32"), -1)
+        return -ops.squeeze(ops.take_along_axis(log_a, index, axis=-1), -1)
+
+    y_true = ops.cast(y_true, log_a.dtype)
+    if len(y_true.shape) != len(y_pred.shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(y_true.shape, y_pred.shape)
+    ):
+        raise _shape_error(name, y_true, y_pred, "must have the same shape (one-hot) or y_pred.shape[:-1] (integer labels)")
+    return -ops.sum(y_true * log_a, axis=-1)
+
+
+@_register
+def msle(y_true, y_pred):
+    """Mean squared logarithmic error (Среднеквадратичная логарифмическая).
+
+    The lecture, for one output:
+
+        L = 1/n sum_i ( ln(y_i + 1) - ln(ŷ_i + 1) )^2;
+
+    per sample this is the mean over the outputs j of
+    ``(ln(1 + y_j) - ln(1 + ŷ_j))^2``, computed with ``log1p``. MSLE is for
+    non-negative targets (counts, prices); values below ε = 1e-7 are raised to
+    ε, as Keras does, so the log is always defined (and y_pred below ε gets no
+    gradient). Equal to ``keras.losses.mean_squared_logarithmic_error``.
+
+    Args:
+        y_true: non-negative targets, shape ``(batch, outputs)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "msle")
+    eps = _epsilon()
+    log_pred = ops.log1p(ops.maximum(y_pred, eps))
+    log_true = ops.log1p(ops.maximum(y_true, eps))
+    return ops.mean(ops.square(log_pred - log_true), axis=-1)
+
+
+@_register
+def mae(y_true, y_pred):
+    """Mean absolute error (Средняя по модулю, MAE).
+
+        L = 1/n sum_i |y_i - ŷ_i|;
+
+    per sample, the mean over the outputs of ``|y_j - ŷ_j|``. Equal to
+    ``keras.losses.mean_absolute_error``. Its gradient is sign(ŷ - y): it does
+    not shrink as the error shrinks.
+
+    Args:
+        y_true: targets, shape ``(batch, outputs)``.
+        y_pred: predictions, same shape.
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "mae")
+    return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+@_register
+def mape(y_true, y_pred):
+    """Mean absolute percentage error (Средняя по модулю в процентах, MAPE).
+
+        L = 1/n sum_i |(y_i - ŷ_i) / y_i| * 100;
+
+    per sample, the mean over the outputs. The epsilon rule for y = 0: the
+    denominator is ``max(|y|, ε)`` with ε = 1e-7 (Keras's rule), so a zero
+    target gives the finite but huge ``1e9 * |ŷ|``. Equal to
+    ``keras.losses.mean_absolute_percentage_error``.
+
+    Args:
+        y_true: targets, shape ``(batch, outputs)``; best kept away from 0.
+        y_pred: predictions, same shape.
+
+    Returns:
+        The per-sample loss in percent, shape ``(batch,)``.
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "mape")
+    denominator = ops.maximum(ops.abs(y_true), _epsilon())
+    return 100.0 * ops.mean(ops.abs(y_true - y_pred) / denominator, axis=-1)
+
+
+@_register
+def kl_divergence(y_true, y_pred):
+    """Kullback-Leibler divergence (Расстояние KL).
+
+    The lecture writes it as entropy minus cross-entropy; per sample, for
+    distributions y and ŷ over the outputs j,
+
+        KL(y || ŷ) = sum_j y_j ln y_j - sum_j y_j ln ŷ_j = sum_j y_j ln(y_j / ŷ_j),
+
+    a *sum* over the outputs (the lecture's 1/n is the batch mean). Both
+    arguments of the logs are clipped into ``[ε, 1]``, ε = 1e-7, as in Keras,
+    but the factor y_j is not, so a term with y_j = 0 is exactly 0 (the
+    convention 0·ln 0 = 0). That is the only difference from
+    ``keras.losses.kl_divergence``, which clips y_j too and adds
+    ε·ln(ε / ŷ_j) for each zero y_j (at most about 1.6e-6 per term).
+
+    Args:
+        y_true: the target distribution y, rows summing to 1.
+        y_pred: the predicted distribution ŷ, same shape.
+
+    Returns:
+        The per-sample divergence, shape ``(batch,)``.
+
+    Reference:
+        - [Kullback & Leibler, 1951](https://doi.org/10.1214/aoms/1177729694)
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "kl_divergence")
+    eps = _epsilon()
+    log_true = ops.log(ops.clip(y_true, eps, 1.0))
+    log_pred = ops.log(ops.clip(y_pred, eps, 1.0))
+    return ops.sum(y_true * (log_true - log_pred), axis=-1)
+
+
+@_register
+def hinge(y_true, y_pred):
+    """Hinge loss (Hinge loss).
+
+        L = 1/n sum_i max(0, 1 - y_i ŷ_i),   y_i in {-1, +1};
+
+    per sample, the mean over the outputs. Labels 0 are read as -1 (so
+    ``{0, 1}`` labels are converted by y -> 2y - 1, as Keras converts them);
+    any other label value raises a ``ValueError`` when the labels are known
+    (called eagerly; inside a compiled graph values are not inspected). Equal
+    to ``keras.losses.hinge`` for ``{-1, +1}`` labels and for ``{0, 1}`` labels.
+
+    Args:
+        y_true: labels in {-1, +1} (or {0, 1}), shape ``(batch, outputs)``.
+        y_pred: raw scores ŷ (no squashing), same shape.
+
+    Returns:
+        The per-sample loss, shape ``(batch,)``.
+
+    Reference:
+        - [Rosasco et al., "Are loss functions all the same?", 2004](https://doi.org/10.1162/089976604773135104)
+    """
+    y_true, y_pred = _prepare(y_true, y_pred, "hinge")
+    labels = _concrete(y_true)
+    if labels is not None and not np.all(np.isin(labels, (-1.0, 0.0, 1.0))):
+        bad = np.unique(labels[~np.isin(labels, (-1.0, 0.0, 1.0))])[:5]
+        raise ValueError(f"hinge: labels y_true must be -1 or +1 (or 0/1, converted); got values {bad.tolist()}.")
+    y_true = ops.where(ops.equal(y_true, 0.0), -1.0, y_true)
+    return ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+
+# --- Loss classes that remember from_logits when a model is saved -------------
+
+
+@_register
+class BinaryCrossEntropy(keras.losses.Loss):
+    """:func:`binary_cross_entropy` as a ``keras.losses.Loss`` that saves ``from_logits``.
+
+    ``model.compile(loss=BinaryCrossEntropy(from_logits=True))`` survives
+    ``model.save`` / ``keras.models.load_model`` with the flag intact.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
+        reduction, name, dtype: as for any ``keras.losses.Loss``.
+    """
+
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="binary_cross_entropy", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        return binary_cross_entropy(y_true, y_pred, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@_register
+class LogLikelihood(keras.losses.Loss):
+    """:func:`log_likelihood` as a ``keras.losses.Loss`` that saves ``from_logits``.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits z instead of softmax(z).
+        reduction, name, dtype: as for any ``keras.losses.Loss``.
+    """
+
+    def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="log_likelihood", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        return log_likelihood(y_true, y_pred, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+# --- registry ------------------------------------------------------------------
+
+LOSSES = {
+    "half_mse": half_mse,
+    "binary_cross_entropy": binary_cross_entropy,
+    "log_likelihood": log_likelihood,
+    "msle": msle,
+    "mae": mae,
+    "mape": mape,
+    "kl_divergence": kl_divergence,
+    "hinge": hinge,
+}
+"""Name -> per-sample loss function, in the lecture's order."""
+
+KERAS_TWINS = {
+    "half_mse": "mean_squared_error",
+    "binary_cross_entropy": "binary_crossentropy",
+    "log_likelihood": "categorical_crossentropy",
+    "msle": "mean_squared_logarithmic_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "kl_divergence": "kl_divergence",
+    "hinge": "hinge",
+}
+"""Name -> the name of the nearest ``keras.losses`` function (see the module table)."""
+
+
+def get(identifier):
+    """Return a loss by name; a callable (function or ``keras.losses.Loss``) passes through.
+
+    Args:
+        identifier: a key of :data:`LOSSES` (e.g. ``"half_mse"``) or a callable.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+        TypeError: neither a string nor a callable.
+    """
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str):
+        key = identifier.removeprefix("source_lib>")
+        if key in LOSSES:
+            return LOSSES[key]
+        raise ValueError(f"Unknown loss {identifier!r}. Known losses: {', '.join(LOSSES)}.")
+    raise TypeError(f"loss must be a name (str) or a callable; got {identifier!r} of type {type(identifier).__name__}.")
+
+
+def _loss_name(loss) -> str:
+    for name, fn in LOSSES.items():
+        if fn is loss:
+            return name
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+
+
+# --- why the output activation and the loss go together ------------------------
+
+LECTURE_PAIRS = {
+    "mse+sigmoid": ("half_mse", "sigmoid", "(a - y) * sigma'(z)   -- slows down where sigma saturates"),
+    "mse+linear": ("half_mse", "linear", "a - y"),
+    "cross_entropy+sigmoid": ("binary_cross_entropy", "sigmoid", "a - y   -- sigma'(z) cancels"),
+    "log_likelihood+softmax": ("log_likelihood", "softmax", "a - y   -- for one-hot y"),
+}
+"""The lecture's four (loss, output activation) pairs and the closed form of
+dC/dz each one has (as in Nielsen's network2.py, where each cost class carries
+its ``delta``). :func:`output_gradient` computes dC/dz by autodiff; the tests
+check it against these closed forms."""
+
+
+def _resolve_activation(activation):
+    if callable(activation):
+        return activation
+    if activation in (None, "linear"):
+        return lambda z: z
+    if activation == "softmax":
+        return lambda z: ops.softmax(z, axis=-1)
+    from source_lib import activations
+
+    return activations.get(activation)
+
+
+def output_gradient(loss, activation, z, y):
+    """dC/dz at the output layer, by TensorFlow autodiff through a = f(z), C = loss(y, a).
+
+    C is the *sum* of the per-sample losses over the batch, so row i of the
+    result is the gradient of sample i's own loss C_x with respect to its z
+    (no 1/n). See :data:`LECTURE_PAIRS` for the four pairs the lecture
+    discusses and the closed forms they have.
+
+    Args:
+        loss: a loss name (key of :data:`LOSSES`) or callable ``(y_true, y_pred)``.
+        activation: the output activation, a name (``"sigmoid"``, ``"linear"``,
+            ``"softmax"``, any name ``source_lib.activations.get`` knows) or a callable.
+        z: weighted inputs of the output layer, shape ``(batch, outputs)``.
+        y: targets (for ``log_likelihood``: one-hot rows or integer labels).
+
+    Returns:
+        dC/dz as a NumPy array of z's shape and dtype (float64 unless z is a
+        float32/float16 array).
+    """
+    import tensorflow as tf
+
+    loss_fn = get(loss)
+    f = _resolve_activation(activation)
+    z = np.asarray(z)
+    dtype = z.dtype if z.dtype in (np.float16, np.float32, np.float64) else np.float64
+    z = tf.convert_to_tensor(z, dtype=dtype)
+    if z.shape.rank < 2:
+        raise ValueError(f"z must have shape (batch, outputs); got z.shape={tuple(z.shape)}.")
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        c = ops.sum(loss_fn(y, f(z)))
+    return tape.gradient(c, z).numpy()
+
+
+# --- the regularised objective E = C + lambda R ---------------------------------
+
+
+def regularised_objective(model, x, y) -> dict:
+    """Evaluate the lecture's E(X, Y, w) = C(X, Y, w) + lambda R(w) for a compiled model.
+
+    C is the compiled loss averaged over the samples (the data term). R is
+    computed here from the weights: ``R = sum w^2`` for ``keras.regularizers.L2``
+    and ``R = sum |w|`` for ``L1``, over every kernel/bias that carries the
+    regulariser; lambda is the regulariser's factor. E is C plus Keras's own
+    penalty ``sum(model.losses)``, which is what ``model.fit`` minimises, so the
+    identity E - C = lambda R is a check of Keras's bookkeeping against the formula.
+
+    Keras's ``L2(l2)`` adds ``l2 * sum w^2``: no ½ and no 1/n, so Nielsen's
+    ``lambda/(2n) sum w^2`` is ``L2(lambda / (2 n))``.
+
+    Args:
+        model: a compiled Keras model whose regularised layers all use one
+            kind, L1 or L2, with one factor.
+        x, y: the data (one batch; C is averaged over all of it).
+
+    Returns:
+        ``dict(C=..., R=..., E=..., lam=..., kind="l1"|"l2")`` of Python floats.
+
+    Raises:
+        ValueError: no regulariser, mixed kinds/factors, or an L1L2 regulariser.
+    """
+    if getattr(model, "loss", None) is None:
+        raise ValueError("model must be compiled with a loss (model.compile(loss=...)).")
+    regularised = []  # (kind, factor, variable)
+    for layer in model._flatten_layers(include_self=True):
+        for attr, weight in (("kernel_regularizer", "kernel"), ("bias_regularizer", "bias")):
+            reg = getattr(layer, attr, None)
+            if reg is None or getattr(layer, weight, None) is None:
+                continue
+            config = reg.get_config()
+            if isinstance(reg, keras.regularizers.L1L2) or set(config) - {"l1", "l2"} or len(config) != 1:
+                raise ValueError(
+                    f"regularised_objective handles keras.regularizers.L1 or L2 only; "
+                    f"layer {layer.name!r} has {type(reg).__name__}({config})."
+                )
+            (kind, factor), = config.items()
+            regularised.append((kind, float(factor), getattr(layer, weight)))
+    if not regularised:
+        raise ValueError("model has no kernel/bias regulariser; E would equal C.")
+    kinds = {(k, f) for k, f, _ in regularised}
+    if len(kinds) != 1:
+        raise ValueError(f"all regularisers must share one kind and factor; got {sorted(kinds)}.")
+    (kind, lam), = kinds
+
+    y_pred = model(x, training=False)
+    loss = model.loss
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    if isinstance(loss, keras.losses.Loss):
+        c = float(ops.convert_to_numpy(loss(y, y_pred)))
+    else:
+        c = float(np.mean(ops.convert_to_numpy(loss(y, y_pred))))
+
+    r = 0.0
+    for _, _, variable in regularised:
+        w = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
+        r += float(np.sum(w * w) if kind == "l2" else np.sum(np.abs(w)))
+    penalty = float(sum(float(ops.convert_to_numpy(p)) for p in model.losses))
+    return {"C": c, "R": r, "E": c + penalty, "lam": lam, "kind": kind}

@@ -1,0 +1,456 @@
+"""Tests of source_lib.losses against NumPy float64 formulas, Keras's built-in
+losses (the exact documented relation), TensorFlow autodiff and the lecture's
+closed forms for dC/dz."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from source_lib import losses as L
+
+EPS = 1e-7  # keras.backend.epsilon(), the documented clip
+RNG = np.random.default_rng(20240301)
+
+# --- independent float64 references (the lecture's formulas, written in NumPy) ---
+
+
+def np_half_mse(y, a):
+    return 0.5 * np.sum((y - a) ** 2, axis=-1)
+
+
+def np_bce(y, a):
+    a = np.clip(a, EPS, 1 - EPS)
+    return -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=-1)
+
+
+def np_bce_logits(y, z):
+    # -[y ln s + (1-y) ln(1-s)] with ln s = -ln(1+e^-z), ln(1-s) = -z - ln(1+e^-z)
+    return np.sum((1 - y) * z + np.logaddexp(0.0, -z), axis=-1)
+
+
+def np_log_likelihood(labels, a):
+    return -np.log(np.clip(a[np.arange(len(labels)), labels], EPS, 1 - EPS))
+
+
+def np_log_likelihood_logits(labels, z):
+    return np.logaddexp.reduce(z, axis=-1) - z[np.arange(len(labels)), labels]
+
+
+def np_msle(y, a):
+    return np.mean((np.log(1 + np.maximum(y, EPS)) - np.log(1 + np.maximum(a, EPS))) ** 2, axis=-1)
+
+
+def np_mae(y, a):
+    return np.mean(np.abs(y - a), axis=-1)
+
+
+def np_mape(y, a):
+    return 100 * np.mean(np.abs((y - a) / np.maximum(np.abs(y), EPS)), axis=-1)
+
+
+def np_kl(y, a):
+    yc, ac = np.clip(y, EPS, 1), np.clip(a, EPS, 1)
+    return np.sum(np.where(y > 0, y * np.log(yc / ac), 0.0), axis=-1)
+
+
+def np_hinge(y, a):
+    y = np.where(y == 0, -1.0, y)
+    return np.mean(np.maximum(0.0, 1 - y * a), axis=-1)
+
+
+def np_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sample(kind, shape=(16, 5)):
+    """(y_true, y_pred) in float64 fitting the loss's domain."""
+    if kind in ("half_mse", "mae"):
+        return RNG.normal(size=shape), RNG.normal(size=shape)
+    if kind == "binary_cross_entropy":
+        return (RNG.random(shape) > 0.5).astype(float), RNG.uniform(0.01, 0.99, shape)
+    if kind in ("msle", "mape"):
+        return RNG.uniform(0.1, 5.0, shape), RNG.uniform(0.1, 5.0, shape)
+    if kind in ("log_likelihood", "kl_divergence"):
+        y = np_softmax(RNG.normal(size=shape) * 2)
+        return y, np_softmax(RNG.normal(size=shape))
+    if kind == "hinge":
+        return RNG.choice([-1.0, 1.0], size=shape), RNG.normal(size=shape)
+    raise KeyError(kind)
+
+
+NP_REFERENCE = {
+    "half_mse": np_half_mse,
+    "binary_cross_entropy": np_bce,
+    "msle": np_msle,
+    "mae": np_mae,
+    "mape": np_mape,
+    "kl_divergence": np_kl,
+    "hinge": np_hinge,
+}
+
+# The documented relation: ours == factor(n_outputs) * keras twin.
+KERAS_FACTOR = {
+    "half_mse": lambda n: 0.5 * n,
+    "binary_cross_entropy": lambda n: n,
+    "log_likelihood": lambda n: 1.0,
+    "msle": lambda n: 1.0,
+    "mae": lambda n: 1.0,
+    "mape": lambda n: 1.0,
+    "kl_divergence": lambda n: 1.0,
+    "hinge": lambda n: 1.0,
+}
+
+
+# --- registry ------------------------------------------------------------------
+
+
+def test_losses_dict_and_get():
+    assert list(L.LOSSES) == [
+        "half_mse", "binary_cross_entropy", "log_likelihood", "msle", "mae", "mape", "kl_divergence", "hinge",
+    ]
+    for name, fn in L.LOSSES.items():
+        assert L.get(name) is fn
+        assert fn.__doc__ and "Args" in fn.__doc__
+        # registered under the package, so Keras can find it when a model loads
+        assert keras.saving.get_registered_name(fn) == f"source_lib>{name}"
+        assert keras.saving.get_registered_object(f"source_lib>{name}") is fn
+    assert L.get(L.half_mse) is L.half_mse
+    loss_obj = L.BinaryCrossEntropy(from_logits=True)
+    assert L.get(loss_obj) is loss_obj
+    with pytest.raises(ValueError) as err:
+        L.get("mse")
+    for name in L.LOSSES:
+        assert name in str(err.value)
+    with pytest.raises(TypeError, match="loss"):
+        L.get(3)
+
+
+# --- values: NumPy float64 references and Keras twins ----------------------------
+
+
+@pytest.mark.parametrize("name", list(NP_REFERENCE))
+def test_matches_numpy_float64_reference(name):
+    y, a = sample(name)
+    got = L.LOSSES[name](y, a)
+    assert tuple(got.shape) == (y.shape[0],)
+    assert got.dtype == tf.float64
+    np.testing.assert_allclose(got.numpy(), NP_REFERENCE[name](y, a), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(L.KERAS_TWINS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_exact_relation_to_keras_twin(name, dtype):
+    y, a = sample(name, shape=(32, 7))
+    y, a = y.astype(dtype), a.astype(dtype)
+    twin = getattr(keras.losses, L.KERAS_TWINS[name])
+    expected = KERAS_FACTOR[name](a.shape[-1]) * np.asarray(twin(y, a), dtype=np.float64)
+    got = np.asarray(L.LOSSES[name](y, a), dtype=np.float64)
+    rtol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
+
+
+def test_half_mse_is_half_n_outputs_times_keras_mse_on_targets_of_any_scale():
+    y, a = RNG.normal(size=(8, 10)) * 100, RNG.normal(size=(8, 10))
+    np.testing.assert_allclose(
+        L.half_mse(y, a).numpy(), 0.5 * 10 * keras.losses.mean_squared_error(y, a).numpy(), rtol=1e-13
+    )
+
+
+def test_kl_divergence_differs_from_keras_only_by_the_documented_epsilon_terms():
+    y = np.eye(6)[RNG.integers(0, 6, size=20)]  # one-hot: five zeros per row
+    a = np_softmax(RNG.normal(size=(20, 6)))
+    ours = L.kl_divergence(y, a).numpy()
+    keras_kl = keras.losses.kl_divergence(y, a).numpy()
+    extra = np.sum(np.where(y == 0, EPS * np.log(EPS / np.clip(a, EPS, 1)), 0.0), axis=-1)
+    np.testing.assert_allclose(keras_kl - ours, extra, rtol=1e-9, atol=1e-15)
+    # and ours is the textbook value: -ln a_y for one-hot y
+    np.testing.assert_allclose(ours, -np.log(a[y == 1]), rtol=1e-12)
+
+
+def test_binary_cross_entropy_from_logits():
+    y = (RNG.random((16, 4)) > 0.5).astype(float)
+    z = RNG.normal(size=(16, 4)) * 3
+    got = L.binary_cross_entropy(y, z, from_logits=True).numpy()
+    np.testing.assert_allclose(got, np_bce_logits(y, z), rtol=1e-12)
+    np.testing.assert_allclose(got, L.binary_cross_entropy(y, 1 / (1 + np.exp(-z))).numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        got, 4 * keras.losses.binary_crossentropy(y, z, from_logits=True).numpy(), rtol=1e-12
+    )
+
+
+def test_log_likelihood_integer_and_one_hot_labels_agree_with_numpy_and_keras():
+    labels = RNG.integers(0, 10, size=32)
+    one_hot = np.eye(10)[labels]
+    z = RNG.normal(size=(32, 10)) * 2
+    a = np_softmax(z)
+    expected = np_log_likelihood(labels, a)
+    for y in (labels, labels[:, None], labels.astype("float32"), one_hot):
+        np.testing.assert_allclose(L.log_likelihood(y, a).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        L.log_likelihood(labels, a).numpy(), keras.losses.sparse_categorical_crossentropy(labels, a).numpy(), rtol=1e-12
+    )
+    expected_logits = np_log_likelihood_logits(labels, z)
+    for y in (labels, one_hot):
+        np.testing.assert_allclose(L.log_likelihood(y, z, from_logits=True).numpy(), expected_logits, rtol=1e-12)
+    np.testing.assert_allclose(
+        L.log_likelihood(one_hot, z, from_logits=True).numpy(),
+        keras.losses.categorical_crossentropy(one_hot, z, from_logits=True).numpy(),
+        rtol=1e-12,
+    )
+
+
+def test_log_likelihood_rejects_bad_labels_and_single_class():
+    a = np_softmax(RNG.normal(size=(4, 3)))
+    with pytest.raises(ValueError, match=r"\[0, 2\]"):
+        L.log_likelihood(np.array([0, 1, 3, 2]), a)
+    with pytest.raises(ValueError, match="whole numbers"):
+        L.log_likelihood(np.array([0, 1.5, 2, 2]), a)
+    with pytest.raises(ValueError, match="at least 2"):
+        L.log_likelihood(np.zeros((4, 1)), np.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"\(5,\).*\(4, 3\)"):
+        L.log_likelihood(np.array([0, 1, 2, 1, 0]), a)
+
+
+def test_mape_zero_target_follows_the_epsilon_rule():
+    y = np.array([[0.0, 2.0]])
+    a = np.array([[0.5, 1.0]])
+    expected = 100 * np.mean([0.5 / EPS, 0.5])
+    got = L.mape(y, a).numpy()
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, [expected], rtol=1e-12)
+    np.testing.assert_allclose(got, keras.losses.mean_absolute_percentage_error(y, a).numpy(), rtol=1e-12)
+
+
+def test_hinge_labels_zero_one_are_converted_and_others_rejected():
+    y_pm = RNG.choice([-1.0, 1.0], size=(12, 3))
+    a = RNG.normal(size=(12, 3))
+    y01 = (y_pm + 1) / 2
+    np.testing.assert_array_equal(L.hinge(y01, a).numpy(), L.hinge(y_pm, a).numpy())
+    np.testing.assert_allclose(L.hinge(y01, a).numpy(), keras.losses.hinge(y01, a).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"-1 or \+1.*0\.5"):
+        L.hinge(np.array([[0.5, 1.0]]), np.array([[0.2, 0.3]]))
+
+
+# --- shapes, stability, dtypes -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in L.LOSSES if n != "log_likelihood"])
+def test_shape_mismatch_names_both_shapes(name):
+    with pytest.raises(ValueError) as err:
+        L.LOSSES[name](np.ones((4, 3)), np.full((4, 2), 0.5))
+    assert "(4, 3)" in str(err.value) and "(4, 2)" in str(err.value) and name in str(err.value)
+
+
+def test_labels_of_rank_one_broadcast_like_keras():
+    y = np.array([0.0, 1.0, 1.0])
+    a = np.array([[0.2], [0.7], [0.9]])
+    np.testing.assert_allclose(L.binary_cross_entropy(y, a).numpy(), np_bce(y[:, None], a), rtol=1e-12)
+    np.testing.assert_allclose(L.half_mse(y, a).numpy(), np_half_mse(y[:, None], a), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_cross_entropies_finite_at_predictions_exactly_zero_and_one(dtype):
+    y = np.array([[0.0, 1.0, 0.0, 1.0]], dtype=dtype)
+    a = tf.constant([[0.0, 0.0, 1.0, 1.0]], dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(a)
+        bce = L.binary_cross_entropy(y, a)
+    assert np.isfinite(bce.numpy()).all() and np.isfinite(tape.gradient(bce, a).numpy()).all()
+    # a is clipped into [eps, top], top = 1 - eps rounded in the compute dtype (float32 for half)
+    top = float(np.float64(1 - EPS).astype("float64" if dtype == "float64" else "float32"))
+    low = float(np.float64(EPS).astype("float64" if dtype == "float64" else "float32"))
+    expected = -np.log1p(-low) - np.log(low) - np.log1p(-top) - np.log(top)
+    np.testing.assert_allclose(bce.numpy(), [expected], rtol=1e-6)
+    soft = tf.constant([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(soft)
+        ll = L.log_likelihood(np.array([0, 1]), soft)
+    assert np.isfinite(ll.numpy()).all() and np.isfinite(tape.gradient(ll, soft).numpy()).all()
+    np.testing.assert_allclose(ll.numpy(), [-np.log(EPS), -np.log(EPS)], rtol=1e-6)
+    kl = L.kl_divergence(np.array([[1.0, 0.0, 0.0]]), soft[:1])
+    assert np.isfinite(kl.numpy()).all()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_logit_forms_finite_at_huge_logits(dtype):
+    z = tf.constant([[-1e4, 1e4, -30.0, 30.0]], dtype=dtype) if dtype != "float16" else tf.constant(
+        [[-6e4, 6e4, -30.0, 30.0]], dtype=dtype
+    )
+    y = np.array([[0.0, 0.0, 1.0, 1.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        bce = L.binary_cross_entropy(y, z, from_logits=True)
+        ll = L.log_likelihood(np.array([0]), z, from_logits=True)
+    for value in (bce, ll, tape.gradient(bce, z), tape.gradient(ll, z)):
+        assert np.isfinite(value.numpy()).all()
+    big = float(z.numpy()[0, 1])
+    np.testing.assert_allclose(bce.numpy(), [big + 30.0 + np.log1p(np.exp(-30.0))], rtol=1e-3)
+    np.testing.assert_allclose(ll.numpy(), [big - float(z.numpy()[0, 0])], rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", list(L.LOSSES))
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_low_precision_matches_float64(name, dtype):
+    y, a = sample(name, shape=(8, 4))
+    if name == "log_likelihood":
+        y = RNG.integers(0, 4, size=8)
+    y_low, a_low = (y.astype(dtype) if name != "log_likelihood" else y), a.astype(dtype)
+    got = L.LOSSES[name](y_low, a_low)
+    # half precision is computed and returned in float32 (documented); float32 stays float32
+    assert got.dtype == tf.float32
+    reference = L.LOSSES[name](y_low.astype("float64") if name != "log_likelihood" else y, a_low.astype("float64"))
+    np.testing.assert_allclose(got.numpy(), reference.numpy(), rtol=2e-5, atol=1e-5)
+
+
+# --- why the output activation and the loss go together --------------------------
+
+
+def test_output_gradient_four_lecture_pairs_match_closed_forms():
+    z = RNG.normal(size=(20, 3)) * 3
+    y = (RNG.random((20, 3)) > 0.5).astype(float)
+    s = 1 / (1 + np.exp(-z))
+    # MSE + sigmoid: (a - y) sigma'(z), sigma' = s(1 - s)
+    np.testing.assert_allclose(L.output_gradient("half_mse", "sigmoid", z, y), (s - y) * s * (1 - s), rtol=1e-10)
+    # MSE + linear: a - y (with a = z)
+    np.testing.assert_allclose(L.output_gradient("half_mse", "linear", z, y), z - y, rtol=1e-12)
+    # cross-entropy + sigmoid: a - y, the sigma'(z) cancels
+    np.testing.assert_allclose(
+        L.output_gradient("binary_cross_entropy", "sigmoid", z, y), s - y, rtol=1e-9, atol=1e-12
+    )
+    # log-likelihood + softmax: a - y for one-hot y, also given as integer labels
+    labels = RNG.integers(0, 3, size=20)
+    one_hot = np.eye(3)[labels]
+    a = np_softmax(z)
+    np.testing.assert_allclose(L.output_gradient("log_likelihood", "softmax", z, one_hot), a - one_hot, atol=1e-12)
+    np.testing.assert_allclose(L.output_gradient("log_likelihood", "softmax", z, labels), a - one_hot, atol=1e-12)
+    for key, (loss, act, _) in L.LECTURE_PAIRS.items():
+        assert loss in L.LOSSES, key
+
+
+def test_output_gradient_shows_the_saturation_slowdown():
+    z = np.array([[8.0]])  # sigma saturated, badly wrong for y = 0
+    y = np.array([[0.0]])
+    mse = abs(L.output_gradient("half_mse", "sigmoid", z, y)[0, 0])
+    ce = abs(L.output_gradient("binary_cross_entropy", "sigmoid", z, y)[0, 0])
+    assert mse < 1e-3 < 0.99 < ce
+
+
+# --- the regularised objective E = C + lambda R ----------------------------------
+
+
+@pytest.mark.parametrize("kind", ["l2", "l1"])
+def test_regularised_objective_E_minus_C_is_lambda_R(kind):
+    lam = 0.01
+    reg = keras.regularizers.L2(lam) if kind == "l2" else keras.regularizers.L1(lam)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, activation="tanh", kernel_regularizer=reg),
+            keras.layers.Dense(2, activation="sigmoid", kernel_regularizer=reg),
+        ]
+    )
+    model.compile(optimizer="sgd", loss=L.half_mse)
+    x = RNG.normal(size=(10, 4)).astype("float32")
+    y = RNG.random((10, 2)).astype("float32")
+    out = L.regularised_objective(model, x, y)
+    assert out["kind"] == kind and out["lam"] == pytest.approx(lam)
+    kernels = [layer.kernel.numpy().astype(np.float64) for layer in model.layers]
+    r_expected = sum(np.sum(k**2) if kind == "l2" else np.sum(np.abs(k)) for k in kernels)
+    assert out["R"] == pytest.approx(r_expected, rel=1e-12)
+    c_expected = np.mean(np_half_mse(y.astype(np.float64), model.predict(x, verbose=0).astype(np.float64)))
+    assert out["C"] == pytest.approx(c_expected, rel=1e-5)
+    assert out["E"] - out["C"] == pytest.approx(lam * out["R"], rel=1e-5)
+    # E is what Keras itself reports as the training objective
+    assert out["E"] == pytest.approx(model.evaluate(x, y, batch_size=len(x), verbose=0), rel=1e-5)
+
+
+def test_regularised_objective_needs_a_regulariser():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=L.half_mse)
+    with pytest.raises(ValueError, match="no kernel/bias regulariser"):
+        L.regularised_objective(model, np.zeros((1, 2)), np.zeros((1, 1)))
+
+
+# --- compile, save, load in a fresh process --------------------------------------
+
+
+def _cases():
+    """name -> (loss, output activation, n_outputs, y) for the save/load test."""
+    n = 12
+    labels = RNG.integers(0, 3, size=n)
+    return {
+        "half_mse": (L.half_mse, "linear", 2, RNG.normal(size=(n, 2))),
+        "binary_cross_entropy": (L.binary_cross_entropy, "sigmoid", 2, (RNG.random((n, 2)) > 0.5) * 1.0),
+        "bce_logits": (L.BinaryCrossEntropy(from_logits=True), "linear", 2, (RNG.random((n, 2)) > 0.5) * 1.0),
+        "log_likelihood": (L.log_likelihood, "softmax", 3, np.eye(3)[labels]),
+        "log_likelihood_int": (L.log_likelihood, "softmax", 3, labels),
+        "ll_logits": (L.LogLikelihood(from_logits=True), "linear", 3, labels),
+        "msle": (L.msle, "softplus", 2, RNG.uniform(0, 3, size=(n, 2))),
+        "mae": (L.mae, "linear", 2, RNG.normal(size=(n, 2))),
+        "mape": (L.mape, "linear", 2, RNG.uniform(1, 3, size=(n, 2))),
+        "kl_divergence": (L.kl_divergence, "softmax", 3, np_softmax(RNG.normal(size=(n, 3)))),
+        "hinge": (L.hinge, "tanh", 2, RNG.choice([-1.0, 1.0], size=(n, 2))),
+    }
+
+
+def test_compiled_models_survive_save_and_load_in_a_fresh_process(tmp_path):
+    """One fresh process loads every model (no custom_objects, only
+    ``import source_lib``) and reports predictions and the compiled loss."""
+    keras.utils.set_random_seed(3)
+    x = RNG.normal(size=(12, 4)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    cases = _cases()
+    here = {}
+    for name, (loss, act, n_out, y) in cases.items():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(n_out, activation=act)])
+        model.compile(optimizer="sgd", loss=loss)
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}.y.npy", y)
+        pred = model.predict(x, verbose=0)
+        value = model.evaluate(x, y, batch_size=len(x), verbose=0)
+        # the compiled loss is the batch mean of our per-sample loss
+        per_sample = loss(y, pred) if isinstance(loss, keras.losses.Loss) else np.mean(loss(y, pred))
+        assert value == pytest.approx(float(per_sample), rel=1e-5), name
+        here[name] = (pred, value)
+    script = textwrap.dedent(
+        f"""
+        import json, numpy as np
+        import source_lib  # registers the custom objects; nothing else is passed
+        import keras
+        d = {str(tmp_path)!r}
+        x = np.load(d + "/x.npy")
+        out = {{}}
+        for name in {list(here)!r}:
+            m = keras.models.load_model(d + "/" + name + ".keras")
+            y = np.load(d + "/" + name + ".y.npy")
+            np.save(d + "/" + name + ".pred.npy", m.predict(x, verbose=0))
+            loss = m.loss
+            out[name] = {{
+                "evaluate": float(m.evaluate(x, y, batch_size=len(x), verbose=0)),
+                "loss": keras.saving.get_registered_name(loss if callable(loss) and not isinstance(loss, keras.losses.Loss) else type(loss)),
+                "from_logits": getattr(loss, "from_logits", None),
+            }}
+        print("RESULT" + json.dumps(out))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    loaded = json.loads(proc.stdout.split("RESULT", 1)[1])
+    for name, (loss, _, _, _) in cases.items():
+        pred, value = here[name]
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}.pred.npy"), pred, rtol=1e-6, atol=1e-7)
+        assert loaded[name]["evaluate"] == pytest.approx(value, rel=1e-6), name
+        expected = keras.saving.get_registered_name(type(loss) if isinstance(loss, keras.losses.Loss) else loss)
+        assert loaded[name]["loss"] == expected, name
+        if isinstance(loss, keras.losses.Loss):
+            assert loaded[name]["from_logits"] is True, name
