@@ -1,0 +1,168 @@
+"""The learning slowdown of one sigmoid neuron (lecture: "MSE" and "Cross Entropy").
+
+Nielsen's experiment (NNDL ch. 3): one neuron with one input, a = sigma(w x + b),
+trained by plain gradient descent on a single example x = 1, y = 0 with
+learning rate eta = 0.15. With the quadratic cost C = (y - a)^2 / 2 the
+gradient is dC/dw = (a - y) sigma'(z) x, so a neuron that starts badly wrong
+and saturated (w = b = 2, a ≈ 0.98) learns very slowly at first: a plateau.
+With the cross-entropy the sigma'(z) cancels, dC/dw = (a - y) x, and the
+badly wrong neuron learns fastest.
+
+:func:`train_single_neuron` runs the experiment through TensorFlow autodiff
+on the losses of :mod:`source_lib.losses` (no hand-written gradient), in one
+compiled ``tf.while_loop``, and returns every epoch's a, C, w and b.
+
+Reference:
+    - M. Nielsen, "Neural Networks and Deep Learning", ch. 3, "The
+      cross-entropy cost function" (2015),
+      http://neuralnetworksanddeeplearning.com/chap3.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from source_lib import losses as _losses
+
+__all__ = ["SlowdownRecord", "train_single_neuron", "NIELSEN_RUNS"]
+
+NIELSEN_RUNS = {
+    "quadratic, w=0.6, b=0.9": dict(w=0.6, b=0.9, loss="half_mse"),
+    "quadratic, w=2, b=2": dict(w=2.0, b=2.0, loss="half_mse"),
+    "cross-entropy, w=0.6, b=0.9": dict(w=0.6, b=0.9, loss="binary_cross_entropy"),
+    "cross-entropy, w=2, b=2": dict(w=2.0, b=2.0, loss="binary_cross_entropy"),
+}
+"""Nielsen's four runs (ch. 3): keyword arguments for :func:`train_single_neuron`."""
+
+
+@dataclass(frozen=True)
+class SlowdownRecord:
+    """What :func:`train_single_neuron` recorded.
+
+    Each array has ``epochs + 1`` entries: index 0 is the starting point,
+    index k the state after k gradient steps.
+
+    Attributes:
+        epoch: 0, 1, ..., epochs.
+        a: the neuron's output sigma(w x + b).
+        C: the loss C(y, a).
+        w, b: the weight and the bias.
+        loss: the loss's name; lr, x, y: the settings of the run.
+    """
+
+    epoch: np.ndarray
+    a: np.ndarray
+    C: np.ndarray
+    w: np.ndarray
+    b: np.ndarray
+    loss: str
+    lr: float
+    x: float
+    y: float
+
+    @property
+    def label(self) -> str:
+        """A legend label: the loss and the starting (w, b)."""
+        return f"{self.loss}, w={self.w[0]:g}, b={self.b[0]:g}"
+
+    def drop(self, epochs: int) -> float:
+        """How far the output has moved in the first ``epochs`` steps: |a[epochs] - a[0]|."""
+        return float(abs(self.a[epochs] - self.a[0]))
+
+
+_TRAINERS: dict = {}
+
+
+def _trainer(loss_fn):
+    """A compiled trainer for one loss (cached, so a second run does not retrace)."""
+    if loss_fn in _TRAINERS:
+        return _TRAINERS[loss_fn]
+    import tensorflow as tf
+
+    from source_lib import activations
+
+    sigmoid = activations.sigmoid
+
+    def cost(w, b, x, y):
+        a = sigmoid(w * x + b)
+        return a, loss_fn(tf.reshape(y, (1, 1)), tf.reshape(a, (1, 1)))[0]
+
+    @tf.function(reduce_retracing=True)
+    def run(w0, b0, lr, x, y, epochs):
+        a_rec = tf.TensorArray(w0.dtype, size=epochs + 1)
+        c_rec = tf.TensorArray(w0.dtype, size=epochs + 1)
+        w_rec = tf.TensorArray(w0.dtype, size=epochs + 1)
+        b_rec = tf.TensorArray(w0.dtype, size=epochs + 1)
+
+        def body(i, w, b, a_rec, c_rec, w_rec, b_rec):
+            with tf.GradientTape() as tape:
+                tape.watch([w, b])
+                a, c = cost(w, b, x, y)
+            dw, db = tape.gradient(c, [w, b])
+            a_rec, c_rec = a_rec.write(i, a), c_rec.write(i, c)
+            w_rec, b_rec = w_rec.write(i, w), b_rec.write(i, b)
+            return i + 1, w - lr * dw, b - lr * db, a_rec, c_rec, w_rec, b_rec
+
+        i, w, b, a_rec, c_rec, w_rec, b_rec = tf.while_loop(
+            lambda i, *_: i < epochs,
+            body,
+            (tf.constant(0), w0, b0, a_rec, c_rec, w_rec, b_rec),
+        )
+        a, c = cost(w, b, x, y)  # the state after the last step
+        a_rec, c_rec = a_rec.write(epochs, a), c_rec.write(epochs, c)
+        w_rec, b_rec = w_rec.write(epochs, w), b_rec.write(epochs, b)
+        return a_rec.stack(), c_rec.stack(), w_rec.stack(), b_rec.stack()
+
+    _TRAINERS[loss_fn] = run
+    return run
+
+
+def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="float64") -> SlowdownRecord:
+    """Train one sigmoid neuron a = sigma(w x + b) on one example by gradient descent.
+
+    Each epoch is one step w <- w - lr dC/dw, b <- b - lr dC/db, where C is
+    ``loss(y, a)`` for the single example and the derivatives come from
+    TensorFlow autodiff (``tf.GradientTape``) through the sigmoid and the loss.
+    The defaults are Nielsen's: x = 1, y = 0, lr = 0.15, 300 epochs.
+
+    Args:
+        w, b: the starting weight and bias (Nielsen: 0.6, 0.9 and 2, 2).
+        loss: a name from :data:`source_lib.losses.LOSSES` (``"half_mse"``,
+            ``"binary_cross_entropy"``, ...) or a callable ``(y_true, y_pred)``.
+        lr: the learning rate eta.
+        epochs: the number of gradient steps (a non-negative int).
+        x, y: the input and the desired output.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+
+    Returns:
+        A :class:`SlowdownRecord` with ``epochs + 1`` entries per quantity.
+
+    Raises:
+        ValueError: a negative or non-integer ``epochs``, a non-positive ``lr``,
+            or an unknown loss name.
+    """
+    import tensorflow as tf
+
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int; got {epochs!r}.")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive; got {lr!r}.")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}.")
+    loss_fn = _losses.get(loss)
+    run = _trainer(loss_fn)
+    args = [tf.constant(v, dtype=dtype) for v in (w, b, lr, x, y)]
+    a, c, ws, bs = (t.numpy() for t in run(*args, tf.constant(int(epochs))))
+    return SlowdownRecord(
+        epoch=np.arange(int(epochs) + 1),
+        a=a,
+        C=c,
+        w=ws,
+        b=bs,
+        loss=_losses._loss_name(loss_fn),
+        lr=float(lr),
+        x=float(x),
+        y=float(y),
+    )

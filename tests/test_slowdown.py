@@ -1,0 +1,167 @@
+"""Tests of source_lib.slowdown (Nielsen's single-neuron learning slowdown) and
+its plotting helpers, against Nielsen's published figures (DESIGN.md) and an
+independent NumPy float64 gradient-descent loop with the closed-form gradients."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from source_lib import losses, plotting, slowdown
+
+EPOCHS = 300
+
+
+def numpy_single_neuron(w, b, cost, lr=0.15, epochs=EPOCHS, x=1.0, y=0.0):
+    """Gradient descent with the textbook gradients (an independent reference):
+    quadratic dC/dz = (a - y) sigma'(z); cross-entropy dC/dz = a - y; dC/dw = dC/dz * x."""
+    a_rec, c_rec, w_rec, b_rec = [], [], [], []
+    for step in range(epochs + 1):
+        z = w * x + b
+        a = 1.0 / (1.0 + np.exp(-z))
+        if cost == "quadratic":
+            c = 0.5 * (y - a) ** 2
+            delta = (a - y) * a * (1 - a)
+        elif cost == "cross_entropy":
+            c = -(y * np.log(a) + (1 - y) * np.log(1 - a))
+            delta = a - y
+        elif cost == "quartic":
+            c = (a - y) ** 4
+            delta = 4 * (a - y) ** 3 * a * (1 - a)
+        a_rec.append(a), c_rec.append(c), w_rec.append(w), b_rec.append(b)
+        w, b = w - lr * delta * x, b - lr * delta
+    return tuple(np.array(v) for v in (a_rec, c_rec, w_rec, b_rec))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {key: slowdown.train_single_neuron(**kw) for key, kw in slowdown.NIELSEN_RUNS.items()}
+
+
+def test_nielsen_quadratic_end_points(runs):
+    """NNDL ch. 3: quadratic cost, 300 epochs: from (0.6, 0.9) the output ends
+    near 0.09, from (2, 2) near 0.20."""
+    assert runs["quadratic, w=0.6, b=0.9"].a[-1] == pytest.approx(0.09, abs=0.01)
+    assert runs["quadratic, w=2, b=2"].a[-1] == pytest.approx(0.20, abs=0.01)
+
+
+def test_quadratic_from_2_2_has_a_plateau_and_cross_entropy_has_none(runs):
+    """A plateau, measurably: over the first 50 epochs the output moves by
+    less than 0.01 (1/100 of the way to y = 0), while cross-entropy from the
+    same start moves more than 0.5 in the same 50 epochs."""
+    quad, ce = runs["quadratic, w=2, b=2"], runs["cross-entropy, w=2, b=2"]
+    assert quad.a[0] == pytest.approx(1 / (1 + np.exp(-4.0)), rel=1e-12)  # a ≈ 0.98, badly wrong
+    assert quad.drop(50) < 0.01
+    assert ce.drop(50) > 0.5
+    # ... and the quadratic neuron does learn, after the plateau: most of its
+    # progress comes in the second half of training
+    assert quad.drop(150) < 0.1 and quad.drop(EPOCHS) > 0.7
+    # cross-entropy learns fastest at the start, where it is most wrong
+    speeds = np.abs(np.diff(ce.a))
+    assert np.argmax(speeds) < 20
+    # no plateau from the good start either: quadratic from (0.6, 0.9) moves at once
+    assert runs["quadratic, w=0.6, b=0.9"].drop(50) > 0.3
+
+
+@pytest.mark.parametrize("key", list(slowdown.NIELSEN_RUNS))
+def test_autodiff_training_matches_numpy_float64_hand_loop(runs, key):
+    kw = slowdown.NIELSEN_RUNS[key]
+    cost = {"half_mse": "quadratic", "binary_cross_entropy": "cross_entropy"}[kw["loss"]]
+    a, c, w, b = numpy_single_neuron(kw["w"], kw["b"], cost)
+    r = runs[key]
+    np.testing.assert_allclose(r.a, a, rtol=1e-10)
+    np.testing.assert_allclose(r.C, c, rtol=1e-10)
+    np.testing.assert_allclose(r.w, w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(r.b, b, rtol=1e-10, atol=1e-12)
+
+
+def test_record_layout(runs):
+    r = runs["cross-entropy, w=0.6, b=0.9"]
+    for field in (r.epoch, r.a, r.C, r.w, r.b):
+        assert field.shape == (EPOCHS + 1,)
+    np.testing.assert_array_equal(r.epoch, np.arange(EPOCHS + 1))
+    assert (r.w[0], r.b[0], r.lr, r.x, r.y) == (0.6, 0.9, 0.15, 1.0, 0.0)
+    assert r.loss == "binary_cross_entropy"
+    np.testing.assert_allclose(r.a, 1 / (1 + np.exp(-(r.w * r.x + r.b))), rtol=1e-12)
+    np.testing.assert_allclose(r.C, losses.binary_cross_entropy(r.a[:, None] * 0, r.a[:, None]).numpy(), rtol=1e-12)
+
+
+def test_any_callable_loss_trains_by_autodiff():
+    """The trainer has no gradient table: a loss it has never seen, (a - y)^4,
+    gets the gradient 4 (a - y)^3 sigma'(z) from autodiff."""
+
+    def quartic(y_true, y_pred):
+        return ((y_pred - y_true) ** 4)[:, 0]
+
+    r = slowdown.train_single_neuron(1.0, -0.5, quartic, lr=2.0, epochs=40, x=0.5, y=1.0)
+    a, c, w, b = numpy_single_neuron(1.0, -0.5, "quartic", lr=2.0, epochs=40, x=0.5, y=1.0)
+    np.testing.assert_allclose(r.a, a, rtol=1e-10)
+    np.testing.assert_allclose(r.w, w, rtol=1e-10)
+
+
+def test_float32_run_is_close_to_float64(runs):
+    r32 = slowdown.train_single_neuron(2.0, 2.0, "half_mse", dtype="float32")
+    assert r32.a.dtype == np.float32
+    np.testing.assert_allclose(r32.a, runs["quadratic, w=2, b=2"].a, rtol=1e-4)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="epochs"):
+        slowdown.train_single_neuron(1, 1, "half_mse", epochs=-1)
+    with pytest.raises(ValueError, match="lr"):
+        slowdown.train_single_neuron(1, 1, "half_mse", lr=0)
+    with pytest.raises(ValueError, match="half_mse"):
+        slowdown.train_single_neuron(1, 1, "quadratic")
+    r = slowdown.train_single_neuron(1.0, 1.0, "half_mse", epochs=0)
+    assert r.a.shape == (1,)
+
+
+# --- plotting helpers --------------------------------------------------------------
+
+
+def test_plot_learning_curves(runs):
+    import matplotlib.pyplot as plt
+
+    fig = plotting.plot_learning_curves(runs, quantities=("a", "C"), title="slowdown")
+    try:
+        ax_a, ax_c = fig.axes
+        assert ax_a.get_xlabel() == "epoch" and "output" in ax_a.get_ylabel() and "loss" in ax_c.get_ylabel()
+        labels = [t.get_text() for t in ax_a.get_legend().get_texts()]
+        assert labels == list(runs)
+        for line, r in zip(ax_a.get_lines(), runs.values()):
+            np.testing.assert_array_equal(line.get_ydata(), r.a)
+        for line, r in zip(ax_c.get_lines(), runs.values()):
+            np.testing.assert_array_equal(line.get_ydata(), r.C)
+    finally:
+        plt.close(fig)
+    fig = plotting.plot_learning_curves(list(runs.values())[:2], quantities="a")
+    try:
+        assert len(fig.axes) == 1
+        assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+            "half_mse, w=0.6, b=0.9",
+            "half_mse, w=2, b=2",
+        ]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="quantities"):
+        plotting.plot_learning_curves(runs, quantities=("z",))
+
+
+def test_plot_loss_vs_prediction():
+    import matplotlib.pyplot as plt
+
+    names = ["msle", "mae", "mape", "kl_divergence", "hinge"]
+    y_pred = np.linspace(0.05, 2.0, 50)
+    fig = plotting.plot_loss_vs_prediction(names, y_true=1.0, y_pred=y_pred)
+    try:
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        assert [ax.get_title() for ax in visible] == names
+        mae_line = visible[1].get_lines()[0]
+        np.testing.assert_allclose(mae_line.get_ydata(), np.abs(1.0 - y_pred))
+        assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() for ax in visible)
+    finally:
+        plt.close(fig)
