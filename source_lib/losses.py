@@ -243,8 +243,12 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     ``(batch, 1)``, or one-hot rows of y_pred's shape; for one-hot rows the
     same number is ``-sum_j y_j ln a_j`` (a soft label row gives the
     cross-entropy of the two distributions). With ``from_logits=True`` y_pred
-    is z and ``-ln a_y = logsumexp(z) - z_y`` is computed stably; the gradient
+    is z and ``-ln a_y = ln sum_k e^{z_k} - z_y`` is computed stably (logsumexp
+    subtracts max z first); the gradient
     is a - y. With probabilities, a is clipped into ``[ε, 1 - ε]``, ε = 1e-7.
+    Integer labels are turned into one-hot rows first, so both label forms
+    run the same arithmetic and give the same numbers. The logits form uses
+    that each row of y_true sums to 1 (one-hot or a distribution).
 
     Keras twins: ``categorical_crossentropy`` (one-hot) and
     ``sparse_categorical_crossentropy`` (integers). They are equal on a
@@ -273,36 +277,38 @@ def log_likelihood(y_true, y_pred, from_logits=False):
             f"always 1); got y_pred.shape={tuple(y_pred.shape)}. For one output use "
             "binary_cross_entropy."
         )
-    if from_logits:
-        log_a = ops.log_softmax(y_pred, axis=-1)
-    else:
-        log_a = ops.log(_clip_probability(y_pred))
-
     if _is_integer_labels(y_true, y_pred):
         if len(y_true.shape) == len(y_pred.shape):
             y_true = ops.squeeze(y_true, -1)
         for a, b in zip(y_true.shape, y_pred.shape[:-1]):
             if a is not None and b is not None and a != b:
                 raise _shape_error(name, y_true, y_pred, "do not match (integer labels need y_pred.shape[:-1])")
-        labels = _concrete(y_true)
         n_classes = y_pred.shape[-1]
+        if n_classes is None:
+            raise ValueError(f"{name}: integer labels need a known number of classes; got y_pred.shape={tuple(y_pred.shape)}.")
+        labels = _concrete(y_true)
         if labels is not None:
             if not np.all(labels == np.round(labels)):
                 raise ValueError(f"{name}: integer labels y_true must be whole numbers; got {labels!r}.")
-            if n_classes is not None and (labels.min(initial=0) < 0 or labels.max(initial=0) >= n_classes):
+            if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
                 raise ValueError(
                     f"{name}: labels y_true must lie in [0, {n_classes - 1}] for "
                     f"y_pred.shape={tuple(y_pred.shape)}; got min {labels.min()}, max {labels.max()}."
                 )
-        index = ops.expand_dims(ops.cast(y_true, "int32"), -1)
-        return -ops.squeeze(ops.take_along_axis(log_a, index, axis=-1), -1)
+        y_true = ops.one_hot(ops.cast(y_true, "int32"), n_classes, dtype=y_pred.dtype)
+    else:
+        y_true = ops.cast(y_true, y_pred.dtype)
+        if len(y_true.shape) != len(y_pred.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(y_true.shape, y_pred.shape)
+        ):
+            raise _shape_error(
+                name, y_true, y_pred, "must have the same shape (one-hot) or y_pred.shape[:-1] (integer labels)"
+            )
 
-    y_true = ops.cast(y_true, log_a.dtype)
-    if len(y_true.shape) != len(y_pred.shape) or any(
-        a is not None and b is not None and a != b for a, b in zip(y_true.shape, y_pred.shape)
-    ):
-        raise _shape_error(name, y_true, y_pred, "must have the same shape (one-hot) or y_pred.shape[:-1] (integer labels)")
-    return -ops.sum(y_true * log_a, axis=-1)
+    if from_logits:
+        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j) = logsumexp(z) - sum_j y_j z_j  (rows of y sum to 1)
+        return ops.logsumexp(y_pred, axis=-1) - ops.sum(y_true * y_pred, axis=-1)
+    return -ops.sum(y_true * ops.log(_clip_probability(y_pred)), axis=-1)
 
 
 @_register
@@ -314,7 +320,7 @@ def msle(y_true, y_pred):
         L = 1/n sum_i ( ln(y_i + 1) - ln(ŷ_i + 1) )^2;
 
     per sample this is the mean over the outputs j of
-    ``(ln(1 + y_j) - ln(1 + ŷ_j))^2``, computed with ``log1p``. MSLE is for
+    ``(ln(y_j + 1) - ln(ŷ_j + 1))^2``. MSLE is for
     non-negative targets (counts, prices); values below ε = 1e-7 are raised to
     ε, as Keras does, so the log is always defined (and y_pred below ε gets no
     gradient). Equal to ``keras.losses.mean_squared_logarithmic_error``.
@@ -328,8 +334,8 @@ def msle(y_true, y_pred):
     """
     y_true, y_pred = _prepare(y_true, y_pred, "msle")
     eps = _epsilon()
-    log_pred = ops.log1p(ops.maximum(y_pred, eps))
-    log_true = ops.log1p(ops.maximum(y_true, eps))
+    log_pred = ops.log(ops.maximum(y_pred, eps) + 1.0)
+    log_true = ops.log(ops.maximum(y_true, eps) + 1.0)
     return ops.mean(ops.square(log_pred - log_true), axis=-1)
 
 
