@@ -610,6 +610,13 @@ def output_gradient(loss, activation, z, y):
 # --- the regularised objective E = C + lambda R ---------------------------------
 
 
+def _walk_layers(layer):
+    """The layer and, recursively, every layer in its ``.layers`` (nested models)."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _walk_layers(sub)
+
+
 def regularised_objective(model, x, y) -> dict:
     """Evaluate the lecture's E(X, Y, w) = C(X, Y, w) + lambda R(w) for a compiled model.
 
@@ -618,7 +625,9 @@ def regularised_objective(model, x, y) -> dict:
     and ``R = sum |w|`` for ``L1``, over every kernel/bias that carries the
     regulariser; lambda is the regulariser's factor. E is C plus Keras's own
     penalty ``sum(model.losses)``, which is what ``model.fit`` minimises, so the
-    identity E - C = lambda R is a check of Keras's bookkeeping against the formula.
+    identity E - C = lambda R is a check of Keras's bookkeeping against the formula
+    (it holds when those regularisers are the model's only extra losses: an
+    activity regulariser or an ``add_loss`` term would be in E too).
 
     Keras's ``L2(l2)`` adds ``l2 * sum w^2``: no ½ and no 1/n, so Nielsen's
     ``lambda/(2n) sum w^2`` is ``L2(lambda / (2 n))``.
@@ -637,7 +646,7 @@ def regularised_objective(model, x, y) -> dict:
     if getattr(model, "loss", None) is None:
         raise ValueError("model must be compiled with a loss (model.compile(loss=...)).")
     regularised = []  # (kind, factor, variable)
-    for layer in model._flatten_layers(include_self=True):
+    for layer in _walk_layers(model):
         for attr, weight in (("kernel_regularizer", "kernel"), ("bias_regularizer", "bias")):
             reg = getattr(layer, attr, None)
             if reg is None or getattr(layer, weight, None) is None:
