@@ -1,0 +1,531 @@
+"""The instructor's verbs, thin wrappers over nbgrader (``make release`` etc. call them).
+
+    python instructor/course.py release          # solutions/ -> assignments/ (nbgrader generate_assignment)
+    python instructor/course.py autograde        # every submission in submitted/ (nbgrader autograde)
+    python instructor/course.py feedback         # feedback/<student>/<assignment>/*.html
+    python instructor/course.py grades           # build/grades/grades.csv, questions.csv, grades.png
+    python instructor/course.py student-bundle   # build/student_bundle/ and build/student_bundle.zip
+
+Options: ``--course DIR`` (default: the repository root), ``--assignment NAME`` (repeatable),
+``--timeout SECONDS`` (autograde: per-cell limit, overrides nbgrader_config.py).
+
+Everything that grades goes through nbgrader (``NbGraderAPI``). This module adds what a class
+of real students needs around it: each submission is autograded on its own, so one broken
+notebook never stops the others; whatever went wrong (invalid JSON, a timeout, a dead kernel,
+a deleted or retyped cell, an exception) is recorded in ``autograded/.course/`` and named at
+the top of that student's feedback; and the grades are exported with a plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# nbgrader runs the `alembic` executable when it creates a gradebook: make the one installed
+# beside this Python findable even when the virtual environment is not activated (make, cron).
+if str(Path(sys.executable).parent) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = ("ps1_activation_derivatives", "ps2_losses", "ps3_vanishing_gradient")
+NOTES_DIR = Path("autograded") / ".course"  # hidden from nbgrader's autograded/<student> globs
+
+
+# --- nbgrader ---------------------------------------------------------------------------------
+
+
+def course_api(course: Path | str = ROOT, timeout: float | None = None):
+    """An ``NbGraderAPI`` for the course directory ``course``, configured by its nbgrader_config.py."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config, PyFileConfigLoader
+
+    course = Path(course).resolve()
+    config = Config()
+    config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
+    config.CourseDirectory.root = str(course)
+    if timeout is not None:
+        config.Execute.timeout = int(timeout)
+    coursedir = CourseDirectory(config=config)
+    return NbGraderAPI(coursedir=coursedir, config=config)
+
+
+def assignments_in(course: Path, names=None) -> list[str]:
+    """The assignments to work on: ``names`` if given, else every folder of solutions/."""
+    if names:
+        return list(names)
+    return sorted(p.name for p in (Path(course) / "solutions").iterdir() if p.is_dir())
+
+
+def scratch_course(dest: Path | str, names=None, source: Path | str = ROOT) -> Path:
+    """A fresh course directory at ``dest`` with this course's config and masters (and no state):
+    for the demo, the tests and the benchmark, so they never touch the real gradebook."""
+    dest, source = Path(dest), Path(source)
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "instructor").mkdir(parents=True)
+    shutil.copy2(source / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copy2(source / "instructor" / "robust_execute.py", dest / "instructor" / "robust_execute.py")
+    for name in assignments_in(source, names):
+        shutil.copytree(source / "solutions" / name, dest / "solutions" / name)
+    return dest
+
+
+def _check(result: dict, what: str) -> None:
+    if not result.get("success"):
+        raise RuntimeError(f"nbgrader {what} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+
+
+def release(course=ROOT, names=None, log=print) -> list[Path]:
+    """``nbgrader generate_assignment`` for each assignment; returns the release notebooks."""
+    course = Path(course)
+    api = course_api(course)
+    written = []
+    for name in assignments_in(course, names):
+        log(f"release  {name}")
+        _check(api.generate_assignment(name, force=True, create=True), f"generate_assignment {name}")
+        written += sorted((course / "assignments" / name).glob("*.ipynb"))
+    return written
+
+
+# --- autograde --------------------------------------------------------------------------------
+
+
+def submitted_students(course: Path, name: str) -> list[str]:
+    return sorted(p.parent.name for p in (Path(course) / "submitted").glob(f"*/{name}") if p.is_dir())
+
+
+def _invalid_notebooks(folder: Path) -> list[str]:
+    """Notebooks in ``folder`` that are not valid JSON / nbformat, with the reason."""
+    import nbformat
+
+    bad = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as exc:  # json.JSONDecodeError, nbformat.ValidationError, ...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            bad.append(f"{path.name} is not a valid notebook (not readable as JSON/nbformat: {reason})")
+    return bad
+
+
+def _cell_problems(course: Path, name: str, student: str, log_text: str) -> list[str]:
+    """What went wrong in a submission that nbgrader did grade, cell by cell.
+
+    Compares the submission with the release (cells deleted, retyped, edited, turned into
+    markdown) and reads the autograded notebook's error outputs (exceptions, timeouts, a dead
+    kernel). A solution cell that merely raises ``NotImplementedError`` (not done) is not listed:
+    the failing tests after it are.
+    """
+    import nbformat
+    from nbgrader import utils
+
+    problems = []
+    for line in log_text.splitlines():
+        m = re.search(r"Missing grade cell (\S+) encountered", line)
+        if m:
+            problems.append(f"cell '{m.group(1)}' was missing from the submission; nbgrader put the original back")
+        m = re.search(r"Attribute 'cell_type' for cell (\S+) has changed! \(should be: (.*?), got: (.*?)\)", line)
+        if m:
+            problems.append(f"cell '{m.group(1)}' was turned into {m.group(3)} (it must be {m.group(2)}); nbgrader changed it back")
+    for path in sorted((course / "autograded" / student / name).glob("*.ipynb")):
+        release_nb = nbformat.read(course / "assignments" / name / path.name, as_version=4)
+        submitted_nb = nbformat.read(course / "submitted" / student / name / path.name, as_version=4)
+        submitted = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in submitted_nb.cells}
+        for cell in release_nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid is None:
+                continue
+            if gid not in submitted:
+                if utils.is_solution(cell) and not utils.is_grade(cell):
+                    problems.append(f"solution cell '{gid}' lost its nbgrader metadata (deleted, or retyped into "
+                                    "a new cell): whatever code you typed instead ran as an ordinary cell")
+            elif utils.is_locked(cell) and submitted[gid].source != cell.source:
+                problems.append(f"read-only cell '{gid}' was edited; nbgrader restored the original")
+        nb = nbformat.read(path, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if any(o.get("ename") == "CellTimeoutError" for o in errors):
+                errors = [o for o in errors if o.get("ename") != "KeyboardInterrupt"]
+            for out in errors:
+                if out.get("ename") == "NotImplementedError" and not utils.is_grade(cell):
+                    continue
+                evalue = str(out.get("evalue", "")).strip().splitlines()
+                detail = f"{out.get('ename')}: {evalue[0][:200]}" if evalue else out.get("ename")
+                kind = {
+                    "CellTimeoutError": "ran past the time limit (an infinite loop?) and was interrupted",
+                    "KernelDied": "killed the Python kernel",
+                    "NotRun": "was not run because the kernel had died",
+                }.get(out.get("ename"), "failed" if utils.is_grade(cell) else "raised an error")
+                problems.append(f"'{gid}' {kind}: {detail}")
+    return problems
+
+
+def autograde(course=ROOT, names=None, students=None, timeout=None, log=print) -> dict:
+    """Autograde every submission (or ``students``) of each assignment, one at a time.
+
+    Returns ``{(assignment, student): note}`` where ``note`` is the dict also saved in
+    ``autograded/.course/<assignment>/<student>.json``: ``graded`` (nbgrader produced a graded
+    notebook), ``problems`` (list of plain-English lines) and ``seconds``.
+    """
+    course = Path(course)
+    api = course_api(course, timeout=timeout)
+    notes = {}
+    for name in assignments_in(course, names):
+        who = students or submitted_students(course, name)
+        for i, student in enumerate(who, 1):
+            start = time.perf_counter()
+            folder = course / "submitted" / student / name
+            invalid = _invalid_notebooks(folder)
+            result = api.autograde(name, student, force=True, create=True)
+            graded = bool(result.get("success")) and not invalid
+            problems = list(invalid)
+            if graded:
+                problems += _cell_problems(course, name, student, result.get("log", ""))
+            elif not invalid:
+                tail = (result.get("error") or result.get("log") or "").strip().splitlines()[-1:]
+                problems.append("nbgrader could not grade this submission: " + (tail[0] if tail else "unknown error"))
+            note = {
+                "assignment": name,
+                "student": student,
+                "graded": graded,
+                "problems": problems,
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+            notes[(name, student)] = note
+            out = course / NOTES_DIR / name / f"{student}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
+            flag = "ok" if graded and not problems else ("graded, with problems" if graded else "NOT GRADED")
+            log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
+            for p in problems:
+                log(f"    - {p}")
+    return notes
+
+
+def load_notes(course: Path, name: str) -> dict[str, dict]:
+    folder = Path(course) / NOTES_DIR / name
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+_NOTES_HTML = """<div id="course-autograde-notes" style="border:2px solid #c0392b;padding:0.8em 1.2em;\
+margin:1em auto;max-width:60em;font-family:sans-serif;background:#fdf2f2">
+<h2 style="margin-top:0">What went wrong while grading ({student}, {assignment})</h2>
+<ul>{items}</ul>
+<p>Each problem above cost only the points of the tests it broke; everything else was graded as usual.</p>
+</div>"""
+
+_INVALID_HTML = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Feedback: {assignment} ({student})</title></head>
+<body style="font-family:sans-serif;max-width:60em;margin:2em auto">
+<h1>Feedback: {assignment}</h1>
+<p><b>Student:</b> {student}. <b>Score: 0 / {max_score:g}</b>.</p>
+<p>Your submitted file <code>{notebook}</code> could not be graded: it is <b>not a valid Jupyter
+notebook</b> (not valid JSON), so nbgrader could not open it and no test ran.</p>
+<ul>{items}</ul>
+<p>This usually happens when the file was edited in a text editor, truncated during upload, or
+saved under the wrong name. Open it in Jupyter or Colab: if it does not open, download your
+notebook again (File &rarr; Download &rarr; .ipynb) and resubmit it, or ask the instructor.</p>
+</body></html>"""
+
+
+def _items(problems) -> str:
+    return "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+
+
+def feedback(course=ROOT, names=None, log=print) -> list[Path]:
+    """``nbgrader generate_feedback``, plus the course's notes.
+
+    A student whose grading had problems finds them listed at the top of the feedback page;
+    a notebook nbgrader could not open gets a feedback page written here instead.
+    """
+    course = Path(course)
+    api = course_api(course)
+    written = []
+    for name in assignments_in(course, names):
+        notes = load_notes(course, name)
+        if any(n["graded"] for n in notes.values()):
+            log(f"feedback {name}: nbgrader generate_feedback")
+            _check(api.generate_feedback(name, force=True), f"generate_feedback {name}")
+        max_score = _max_score(course, name)
+        for student, note in notes.items():
+            folder = course / "feedback" / student / name
+            if note["graded"]:
+                for page in sorted(folder.glob("*.html")):
+                    if note["problems"]:
+                        text = page.read_text(encoding="utf-8")
+                        block = _NOTES_HTML.format(student=html.escape(student), assignment=name, items=_items(note["problems"]))
+                        text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + block, text, count=1)
+                        page.write_text(text, encoding="utf-8")
+                    written.append(page)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                for nb in sorted((course / "submitted" / student / name).glob("*.ipynb")) or [Path(f"{name}.ipynb")]:
+                    page = folder / (nb.stem + ".html")
+                    page.write_text(
+                        _INVALID_HTML.format(
+                            assignment=name, student=html.escape(student), notebook=html.escape(nb.name),
+                            max_score=max_score, items=_items(note["problems"]),
+                        ),
+                        encoding="utf-8",
+                    )
+                    written.append(page)
+                log(f"feedback {name}: {student} could not be graded; wrote {folder.relative_to(course)}")
+    return written
+
+
+# --- grades -----------------------------------------------------------------------------------
+
+
+def _max_score(course: Path, name: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        return float(gb.find_assignment(name).max_score)
+
+
+def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
+    """Grades from the gradebook: one row per (student, assignment) and one per question.
+
+    A student who submitted but could not be graded at all (invalid notebook) gets a row with
+    score 0 and the reason in ``note``.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course = Path(course)
+    totals, questions = [], []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for name in assignments_in(course, names):
+            try:
+                assignment = gb.find_assignment(name)
+            except MissingEntry:
+                continue
+            notes = load_notes(course, name)
+            for student in sorted(set(submitted_students(course, name)) | set(notes)):
+                note = notes.get(student, {})
+                row = dict(student=student, assignment=name, score=0.0, max_score=float(assignment.max_score),
+                           auto_score=0.0, max_auto_score=0.0, needs_manual_grade=False,
+                           note="; ".join(note.get("problems", [])))
+                try:
+                    sub = gb.find_submission(name, student)
+                except MissingEntry:
+                    sub = None
+                if sub is not None and note.get("graded", True):
+                    row["score"] = float(sub.score)
+                    row["needs_manual_grade"] = bool(sub.needs_manual_grade)
+                    for nb in sub.notebooks:
+                        for grade in nb.grades:
+                            auto = grade.cell.cell_type == "code"
+                            questions.append(dict(
+                                student=student, assignment=name, question=grade.name,
+                                score=float(grade.score), max_score=float(grade.max_score),
+                                graded_by="auto" if auto else "manual",
+                                needs_manual_grade=bool(grade.needs_manual_grade),
+                            ))
+                            if auto:
+                                row["auto_score"] += float(grade.score)
+                                row["max_auto_score"] += float(grade.max_score)
+                else:
+                    for cell in (c for nb in assignment.notebooks for c in nb.grade_cells):
+                        auto = cell.cell_type == "code"
+                        row["max_auto_score"] += float(cell.max_score) if auto else 0.0
+                        questions.append(dict(student=student, assignment=name, question=cell.name, score=0.0,
+                                              max_score=float(cell.max_score), graded_by="auto" if auto else "manual",
+                                              needs_manual_grade=False))
+                totals.append(row)
+    return totals, questions
+
+
+def format_grade_table(totals: list[dict]) -> str:
+    """Students as rows, assignments as columns (automatic points / automatic maximum)."""
+    names = sorted({r["assignment"] for r in totals})
+    students = sorted({r["student"] for r in totals})
+    cell = {(r["student"], r["assignment"]): r for r in totals}
+    short = {n: n.split("_")[0] for n in names}
+    lines = [f"{'student':<12}" + "".join(f"{short[n]:>14}" for n in names) + "   notes"]
+    for s in students:
+        parts, notes = [], []
+        for n in names:
+            r = cell.get((s, n))
+            parts.append(f"{'—':>14}" if r is None else f"{r['auto_score']:>8g} / {r['max_auto_score']:<4g}")
+            if r is not None and r["note"]:
+                notes.append(f"{short[n]}: {len(r['note'].split('; '))} problem(s)")
+        lines.append(f"{s:<12}" + "".join(parts) + "   " + ", ".join(notes))
+    lines.append("(automatic points; the review question of each assignment is graded by hand in formgrader)")
+    return "\n".join(lines)
+
+
+def grades(course=ROOT, names=None, out_dir=None, log=print) -> dict[str, Path]:
+    """Write grades.csv (per student and assignment), questions.csv and grades.png."""
+    course = Path(course)
+    out_dir = Path(out_dir) if out_dir else course / "build" / "grades"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    totals, questions = collect_grades(course, names)
+    paths = {"grades_csv": out_dir / "grades.csv", "questions_csv": out_dir / "questions.csv",
+             "png": out_dir / "grades.png"}
+    for path, rows in ((paths["grades_csv"], totals), (paths["questions_csv"], questions)):
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            if rows:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    plot_grades(totals, questions, paths["png"])
+    log(format_grade_table(totals))
+    log(f"grades: wrote {', '.join(str(p.relative_to(course) if p.is_relative_to(course) else p) for p in paths.values())}")
+    return paths
+
+
+def plot_grades(totals, questions, path: Path) -> None:
+    """Score histogram (percent of automatic points) and pass rate per auto-graded question."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({r["assignment"] for r in totals})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 2]})
+    percents = [[100 * r["auto_score"] / r["max_auto_score"] for r in totals
+                 if r["assignment"] == n and r["max_auto_score"]] for n in names]
+    axes[0].hist(percents, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.001], label=names, stacked=True)
+    axes[0].set_xlabel("automatic score, % of the maximum")
+    axes[0].set_ylabel("submissions")
+    axes[0].set_title("Score histogram")
+    if names:
+        axes[0].legend(fontsize=8)
+    labels, rates, colors = [], [], []
+    for k, n in enumerate(names):
+        qs = [q for q in questions if q["assignment"] == n and q["graded_by"] == "auto"]
+        for qname in dict.fromkeys(q["question"] for q in qs):
+            rows = [q for q in qs if q["question"] == qname]
+            labels.append(f"{n.split('_')[0]}:{qname.removeprefix('test_')}")
+            rates.append(100 * sum(q["score"] >= q["max_score"] for q in rows) / len(rows))
+            colors.append(f"C{k}")
+    axes[1].bar(range(len(rates)), rates, color=colors)
+    axes[1].set_xticks(range(len(rates)), labels, rotation=75, ha="right", fontsize=7)
+    axes[1].set_ylim(0, 100)
+    axes[1].set_ylabel("students with full points, %")
+    axes[1].set_title("Pass rate per question")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- student bundle ---------------------------------------------------------------------------
+
+STUDENT_README = """# Neural networks in practice, lecture 1: student kit
+
+Основы практического использования нейронных сетей. Лекция 1: функции активации, функции потерь,
+затухающий градиент.
+
+## What is here
+- `lectures/` — the lecture notebooks: read them, run them, change them.
+- `assignments/` — three graded assignments (nbgrader):
+  `ps1_activation_derivatives`, `ps2_losses`, `ps3_vanishing_gradient`.
+- `source_lib/` — the small library every notebook imports.
+
+## How to work
+- **Colab**: open a notebook with its "Open in Colab" badge; the first (setup) cell installs
+  `source_lib`. Save a copy to your Drive before you start.
+- **JupyterHub**: fetch the assignment in the Assignments tab; `source_lib` is installed.
+- **Laptop**: `python -m venv .venv && .venv/bin/pip install -e .`, then `jupyter lab`.
+
+In each assignment write your code where it says `# YOUR CODE HERE` (delete the
+`raise NotImplementedError()`), and your answer where it says `YOUR ANSWER HERE`. Do not delete,
+move or retype the test cells: they are read-only and the grader restores them anyway.
+The last cell is a **self-check**: run it to see, question by question, whether your code passes
+the visible tests. The grader also runs hidden tests (extreme inputs, other random points), so
+passing the self-check is necessary but not sufficient. A review question at the end of each
+assignment is graded by hand.
+
+Submit the `.ipynb` file itself (JupyterHub: the Submit button). Keep the file name.
+"""
+
+BUNDLE_EXCLUDE = re.compile(r"(__pycache__|\.pyc$|\.ipynb_checkpoints|\.egg-info)")
+
+
+def student_bundle(course=ROOT, out_dir=None, log=print) -> Path:
+    """Copy what students get (lectures, assignments, source_lib, packaging, a README) and zip it."""
+    course = Path(course)
+    out_dir = Path(out_dir) if out_dir else course / "build" / "student_bundle"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for folder in ("lectures", "assignments", "source_lib"):
+        if (course / folder).is_dir():
+            shutil.copytree(course / folder, out_dir / folder,
+                            ignore=lambda d, names: [n for n in names if BUNDLE_EXCLUDE.search(n)])
+    for file in ("pyproject.toml", "environment.yml", "LICENSE"):
+        if (course / file).exists():
+            shutil.copy2(course / file, out_dir / file)
+    (out_dir / "README.md").write_text(STUDENT_README, encoding="utf-8")
+    leaks = bundle_leaks(out_dir)
+    if leaks:
+        raise RuntimeError("the student bundle would leak instructor material:\n" + "\n".join(leaks))
+    archive = out_dir.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(out_dir.rglob("*")):
+            if path.is_file():
+                zf.write(path, Path(out_dir.name) / path.relative_to(out_dir))
+    log(f"student-bundle: {out_dir} ({sum(1 for p in out_dir.rglob('*') if p.is_file())} files) and {archive.name}")
+    return out_dir
+
+
+LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME")
+
+
+def bundle_leaks(folder: Path) -> list[str]:
+    """Files under ``folder`` that carry nbgrader solution/hidden-test markers."""
+    leaks = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and path.suffix in {".ipynb", ".py", ".md", ".txt", ".json"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leaks += [f"{path}: contains '{m}'" for m in LEAK_MARKERS if m in text]
+    return leaks
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle"])
+    parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
+    parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
+    args = parser.parse_args(argv)
+    course = Path(args.course)
+    if args.verb == "release":
+        release(course, args.assignment)
+    elif args.verb == "autograde":
+        if not (course / "submitted").is_dir():
+            print(f"nothing to autograde: {course / 'submitted'} does not exist "
+                  "(nbgrader collect, or copy files to submitted/<student>/<assignment>/)")
+            return 0
+        autograde(course, args.assignment, timeout=args.timeout)
+    elif args.verb == "feedback":
+        feedback(course, args.assignment)
+    elif args.verb == "grades":
+        grades(course, args.assignment)
+    elif args.verb == "student-bundle":
+        student_bundle(course)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

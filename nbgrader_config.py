@@ -1,0 +1,70 @@
+"""nbgrader configuration of the course kit (the repository root is the course directory).
+
+Instructors run nbgrader through ``instructor/course.py`` (``make release``, ``make autograde``,
+``make feedback``, ``make grades``); plain ``nbgrader`` commands run from the repository root
+read this same file.
+"""
+
+import os
+import sys
+
+c = get_config()  # noqa: F821  (injected by traitlets when it loads this file)
+
+_here = os.path.dirname(os.path.abspath(__file__))
+
+# --- course and directories ----------------------------------------------------------------
+c.CourseDirectory.course_id = "nn-practice-lecture-01"
+c.CourseDirectory.source_directory = "solutions"  # instructor masters (solutions + hidden tests)
+c.CourseDirectory.release_directory = "assignments"  # student versions, generated and committed
+# submitted/, autograded/, feedback/ and gradebook.db keep nbgrader's default names (git-ignored).
+c.CourseDirectory.db_assignments = [
+    dict(name="ps1_activation_derivatives"),
+    dict(name="ps2_losses"),
+    dict(name="ps3_vanishing_gradient"),
+]
+
+# --- generate_assignment ---------------------------------------------------------------------
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# Hidden tests (### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS) are removed from the release.
+c.ClearHiddenTests.enforce_metadata = True
+
+# --- autograde -------------------------------------------------------------------------------
+# One cell may import TensorFlow (~5-10 s on a laptop CPU) and build/train a small Keras model;
+# 120 s per cell leaves a wide margin, and an infinite loop costs at most that per cell.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True  # nbgrader's default, stated: one failing cell must not stop grading
+# Put back grade cells (tests, the free-response answer) that a student deleted.
+c.OverwriteCells.add_missing_cells = True
+# TensorFlow/absl start-up chatter on stderr stays out of the feedback.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(^|\n)(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d|"
+    r"WARNING: All log messages before absl::InitializeLog|"
+    r"To enable the following instructions: |oneDNN custom operations|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers|TF-TRT Warning)"
+)
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 100
+
+# A kernel that dies (a student's os._exit, a segfault, out of memory) must not cost the
+# student the points earned before it: instructor/robust_execute.py extends nbgrader's Execute
+# so the cells after the crash are recorded as "not run" instead of aborting the notebook.
+if os.path.join(_here, "instructor") not in sys.path:
+    sys.path.insert(0, os.path.join(_here, "instructor"))
+from robust_execute import autograde_preprocessors  # noqa: E402
+
+c.Autograde.autograde_preprocessors = autograde_preprocessors()
+
+# --- JupyterHub exchange (only when the course runs on a shared JupyterHub) ------------------
+# The exchange is a directory every user can read and write; nbgrader's default is
+# /srv/nbgrader/exchange. Instructors:  nbgrader release_assignment ps1_activation_derivatives
+# (after `make release`), then  nbgrader collect ps1_activation_derivatives  fills submitted/,
+# and after `make feedback`:  nbgrader release_feedback ps1_activation_derivatives.
+# Students use the Assignments tab (fetch / submit / fetch feedback).
+# c.Exchange.root = "/srv/nbgrader/exchange"
+# c.Exchange.path_includes_course = True   # needed when several courses share one exchange
+# c.Exchange.timezone = "Europe/Moscow"
+# On Colab or without JupyterHub there is no exchange: students upload their .ipynb (LMS, form)
+# and the instructor copies each one to submitted/<student_id>/<assignment>/<assignment>.ipynb.
