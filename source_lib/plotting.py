@@ -16,6 +16,149 @@ def _plt():
 
 # --- activations (activation and derivative grids) ---------------------------
 
+
+def _activation_items(activations):
+    """Normalise `activations` to a list of (label, callable-or-name) pairs.
+
+    Accepts a name from `source_lib.activations.ACTIVATIONS`, a list of names
+    and/or (label, callable) pairs, or a dict {label: name-or-callable}.
+    """
+    if isinstance(activations, str) or callable(activations):
+        activations = [activations]
+    if isinstance(activations, dict):
+        return list(activations.items())
+    items = []
+    for item in activations:
+        if isinstance(item, tuple):
+            items.append((str(item[0]), item[1]))
+        elif isinstance(item, str):
+            items.append((item, item))
+        elif callable(item):
+            items.append((getattr(item, "__name__", "f"), item))
+        else:
+            raise TypeError(f"activations: expected a name, a callable or (label, fn), got {item!r}")
+    if not items:
+        raise ValueError("activations: need at least one activation")
+    return items
+
+
+def activation_grid(activations, x=None, ncols=4, derivative=True, panel_size=(3.2, 2.6)):
+    """One panel per activation: f(x) and, by default, its derivative f'(x).
+
+    f' comes from autodiff (`source_lib.activations.gradient_profile`), so the
+    figure checks nothing the students are asked to derive. Each panel has a
+    title, labelled axes, a zero line and a legend (f and f').
+
+    Args:
+        activations: names, (label, fn) pairs or a {label: fn} dict.
+        x: the points (default `np.linspace(-5, 5, 401)`).
+        ncols: panels per row.
+        derivative: also draw f'(x) (dashed).
+        panel_size: (width, height) in inches of one panel.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import numpy as np
+
+    from source_lib.activations import gradient_profile
+
+    plt = _plt()
+    items = _activation_items(activations)
+    x = np.linspace(-5.0, 5.0, 401) if x is None else np.asarray(x, dtype=np.float64)
+    ncols = max(1, min(int(ncols), len(items)))
+    nrows = -(-len(items) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                             squeeze=False, constrained_layout=True)
+    for ax, (label, fn) in zip(axes.flat, items):
+        f, df = gradient_profile(fn, x)
+        ax.axhline(0.0, color="0.75", lw=0.8)
+        ax.axvline(0.0, color="0.75", lw=0.8)
+        ax.plot(x, f, lw=2, label="f(x)")
+        if derivative:
+            ax.plot(x, df, lw=1.6, ls="--", label="f′(x)")
+        ax.set_title(label)
+        ax.set_xlabel("x")
+        ax.set_ylabel("f(x), f′(x)" if derivative else "f(x)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left")
+    for ax in list(axes.flat)[len(items):]:
+        ax.set_visible(False)
+    return fig
+
+
+def derivative_overlay(activations, x=None, ax=None, marks=(0.25, 1.0)):
+    """The derivatives f'(x) of several activations on one axes (autodiff).
+
+    Horizontal dotted lines mark `marks` (by default the lecture's 0.25, the
+    sigmoid's largest slope, and 1), so the figure reads like the lecture's
+    derivative table.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import numpy as np
+
+    from source_lib.activations import gradient_profile
+
+    plt = _plt()
+    items = _activation_items(activations)
+    x = np.linspace(-6.0, 6.0, 601) if x is None else np.asarray(x, dtype=np.float64)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
+    else:
+        fig = ax.figure
+    for level in marks:
+        ax.axhline(level, color="0.5", lw=0.8, ls=":")
+        ax.annotate(f"{level:g}", (x[0], level), xytext=(2, 2), textcoords="offset points",
+                    fontsize="small", color="0.4")
+    for label, fn in items:
+        ax.plot(x, gradient_profile(fn, x)[1], lw=1.8, label=label)
+    ax.axhline(0.0, color="0.75", lw=0.8)
+    ax.set_xlabel("z")
+    ax.set_ylabel("f′(z)")
+    ax.set_title("Derivatives of the activations (autodiff)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
+def layer_statistics(stats, title="Activations through the layers", reference=(0.0, 1.0)):
+    """Mean and standard deviation of the activations, layer by layer.
+
+    Args:
+        stats: {label: (means, stds)}, one entry per activation; `means[k]` and
+            `stds[k]` describe the output of layer k + 1.
+        title: the figure's title.
+        reference: (mean, std) drawn as dotted lines (SELU's fixed point 0, 1);
+            None for none.
+
+    Returns:
+        The matplotlib Figure, two panels: mean per layer, std per layer.
+    """
+    import numpy as np
+
+    plt = _plt()
+    fig, (ax_m, ax_s) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for label, (means, stds) in stats.items():
+        layers = np.arange(1, len(means) + 1)
+        ax_m.plot(layers, means, marker="o", ms=3, label=label)
+        ax_s.plot(layers, stds, marker="o", ms=3, label=label)
+    if reference is not None:
+        ax_m.axhline(reference[0], color="0.4", ls=":", lw=1)
+        ax_s.axhline(reference[1], color="0.4", ls=":", lw=1)
+    ax_m.set(xlabel="layer", ylabel="mean of activations", title="Mean")
+    ax_s.set(xlabel="layer", ylabel="std of activations", title="Standard deviation")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_m, ax_s):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
 # --- losses (learning curves of the single-neuron slowdown) ------------------
 
 
