@@ -308,7 +308,8 @@ def aux_loss_weights(model, aux_weight: float = 0.3) -> dict:
     """Loss weights for a model built with ``aux_outputs``: 1 for ``output``,
     ``aux_weight`` for each ``aux_l`` head (GoogLeNet used 0.3).
 
-    Use as ``model.compile(loss=..., loss_weights=aux_loss_weights(model))``.
+    Use as ``model.compile(loss={n: loss for n in model.output_names},
+    loss_weights=aux_loss_weights(model))`` (Keras wants one loss per output).
     """
     names = list(model.output_names) if isinstance(model.outputs, (list, tuple)) else ["output"]
     return {n: (1.0 if n == "output" else float(aux_weight)) for n in names}
@@ -322,9 +323,17 @@ def aux_loss_weights(model, aux_weight: float = 0.3) -> dict:
 _SPEED_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+def _n_outputs(model) -> int:
+    """Width of the main output (the layer named ``output``, else the first output)."""
+    names = [layer.name for layer in model.layers]
+    if "output" in names:
+        return int(model.get_layer("output").output.shape[-1])
+    return int(keras.tree.flatten(model.outputs)[0].shape[-1])
+
+
 def _targets(model, y):
     y = np.asarray(y)
-    k = model.output_shape["output"][-1] if isinstance(model.output_shape, dict) else model.output_shape[-1]
+    k = _n_outputs(model)
     if y.ndim == 1:
         if not np.issubdtype(y.dtype, np.integer):
             raise TypeError(f"1-D `y` must hold integer labels, got dtype {y.dtype}")
@@ -508,8 +517,8 @@ def train_with_speeds(model, x, y, epochs=500, learning_rate=0.1, loss="cross_en
     """
     history = GradientNormHistory(x, y, loss=loss, every=every)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss=_get_loss(loss))
-    k = model.output_shape[-1] if not isinstance(model.output_shape, dict) else model.output_shape["output"][-1]
-    model.fit(full_batch_dataset(x, y, num_classes=k), epochs=epochs, verbose=verbose, callbacks=[history])
+    model.fit(full_batch_dataset(x, y, num_classes=_n_outputs(model)), epochs=epochs, verbose=verbose, callbacks=[history],
+              shuffle=False)
     return history
 
 
@@ -594,7 +603,7 @@ class AnnealedGradientNoise(keras.optimizers.Optimizer):
         if not self.built:
             if trainable_variables is None:
                 raise ValueError("Call `optimizer.build(trainable_variables)` first, or pass the variables.")
-            with keras.backend.name_scope(self.name, caller=self):
+            with keras.name_scope(self.name, caller=self):
                 self.build(list(trainable_variables))
         t = ops.cast(self.inner_optimizer.iterations, "float32")
         variance = self.eta / ops.power(1.0 + t, self.gamma)

