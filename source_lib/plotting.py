@@ -281,3 +281,88 @@ def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size
 
 
 # --- vanishing gradient (per-layer speeds) -----------------------------------
+
+
+def plot_layer_speeds(speeds_by_label, log=True, title="Speed of learning per hidden layer", ax=None):
+    """Grouped bars of the per-layer speeds ||dC/db_l||, one colour per network.
+
+    Nielsen's picture of the vanishing gradient: for each hidden layer l
+    (x axis) one bar per network (for example per depth, or per activation),
+    so the faster later layers and the slow first ones stand side by side.
+
+    Args:
+        speeds_by_label: ``{label: speeds}`` with ``speeds`` a sequence of the
+            per-layer speeds (layer 1 first), e.g. ``{"2 hidden": s2,
+            "3 hidden": s3, "4 hidden": s4}``; a single sequence is drawn as one
+            network. Networks of different depth are fine.
+        log: logarithmic y axis (the speeds span orders of magnitude).
+        title: axes title.
+        ax: an existing matplotlib ``Axes`` to draw into.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    import numpy as np
+
+    plt = _plt()
+    if not isinstance(speeds_by_label, dict):
+        speeds_by_label = {"speed": speeds_by_label}
+    if not speeds_by_label:
+        raise ValueError("`speeds_by_label` is empty")
+    series = {str(k): np.asarray(v, dtype=float).ravel() for k, v in speeds_by_label.items()}
+    depth = max(len(v) for v in series.values())
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.2 + 0.9 * depth * len(series) ** 0.5, 4))
+    width = 0.8 / len(series)
+    for i, (label, s) in enumerate(series.items()):
+        x = np.arange(1, len(s) + 1) + (i - (len(series) - 1) / 2) * width
+        ax.bar(x, s, width=width, label=label)
+    ax.set_xticks(np.arange(1, depth + 1))
+    ax.set_xlabel("hidden layer l (input side → output side)")
+    ax.set_ylabel(r"speed of learning $\|\partial C/\partial b_l\|$")
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_speed_history(history, epochs=None, title="Speed of learning during training", ax=None):
+    """Per-layer speeds over the epochs of training, on a log y axis.
+
+    Args:
+        history: a ``source_lib.vanishing.GradientNormHistory`` callback after
+            ``fit``, or an array of shape ``(records, L)``.
+        epochs: the epoch of each record (taken from the callback if omitted;
+            ``0..records-1`` for an array).
+        title: axes title.
+        ax: an existing matplotlib ``Axes`` to draw into.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    import numpy as np
+
+    plt = _plt()
+    if hasattr(history, "speeds"):
+        epochs = history.epochs if epochs is None else epochs
+        speeds = np.asarray(history.speeds, dtype=float)
+    else:
+        speeds = np.asarray(history, dtype=float)
+    if speeds.ndim != 2 or speeds.shape[0] == 0:
+        raise ValueError(f"`history` must hold speeds of shape (records, layers), got shape {speeds.shape}")
+    epochs = np.arange(speeds.shape[0]) if epochs is None else np.asarray(epochs)
+    if len(epochs) != speeds.shape[0]:
+        raise ValueError(f"`epochs` has {len(epochs)} entries for {speeds.shape[0]} records")
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    for layer in range(speeds.shape[1]):
+        ax.plot(epochs, speeds[:, layer], label=f"hidden layer {layer + 1}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(r"speed of learning $\|\partial C/\partial b_l\|$")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
