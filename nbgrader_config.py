@@ -41,7 +41,7 @@ c.OverwriteCells.add_missing_cells = True
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"(^|\n)(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d|"
-    r"WARNING: All log messages before absl::InitializeLog|"
+    r"WARNING: All log messages before absl::InitializeLog|WARNING:tensorflow:|"
     r"To enable the following instructions: |oneDNN custom operations|"
     r"Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers|TF-TRT Warning)"
 )

@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell
 PARTIAL_BLANK = {
     "ps1_activation_derivatives": ["mish", "derivative_table"],
     "ps2_losses": ["other_losses", "slowdown"],
-    "ps3_vanishing_gradient": ["residual", "noise_schedule"],
+    "ps3_vanishing_gradient": ["remedies", "noise_schedule"],
 }
 
 _MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) SOLUTION\s*$|^\s*=+\s*(BEGIN|END) MARK SCHEME\s*=+\s*$")
