@@ -212,8 +212,10 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print) -
             out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
             flag = "ok" if graded and not problems else ("graded, with problems" if graded else "NOT GRADED")
             log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
-            for p in problems:
+            for p in problems[:4]:
                 log(f"    - {p}")
+            if len(problems) > 4:
+                log(f"    - ... and {len(problems) - 4} more (autograded/.course/{name}/{student}.json)")
     return notes
 
 
