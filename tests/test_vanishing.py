@@ -104,6 +104,14 @@ def test_speed_function_is_cached_per_model(mnist1000):
     fns = dict(v._SPEED_FNS[model])
     v.layer_speeds(model, x[:200], y[:200])
     assert dict(v._SPEED_FNS[model]) == fns and len(fns) == 1
+    # the cache does not keep a model alive (depth sweeps build hundreds)
+    import gc
+    import weakref
+
+    ref = weakref.ref(model)
+    del model, fns
+    gc.collect()
+    assert ref() is None
 
 
 def test_layer_speeds_rejects_bad_input(mnist1000):
@@ -211,20 +219,45 @@ def test_history_callback_records_speeds_during_full_batch_training(mnist1000):
     x, y = mnist1000
     model = v.build_mlp([784, 30, 30, 30, 30, 10], seed=0)
     before = v.layer_speeds(model, x, y)
-    hist = v.train_with_speeds(model, x, y, epochs=20, learning_rate=0.1)
+    hist = v.train_with_speeds(model, x, y, epochs=20)  # Nielsen: full batch, eta 0.1, lmbda 5
     assert hist.epochs == list(range(21)) and hist.speeds.shape == (21, 4)
     np.testing.assert_allclose(hist.speeds[0], before, rtol=1e-5)
     np.testing.assert_allclose(hist.speeds[-1], v.layer_speeds(model, x, y), rtol=1e-5)
     assert np.all(np.isfinite(hist.speeds))
-    assert np.all(np.diff(hist.costs) < 0)  # full-batch GD with a small step lowers the cost
+    assert np.all(np.diff(hist.costs[:10]) < 0)  # full-batch GD with a small step lowers the cost
     assert np.all(hist.speeds[:, 0] < hist.speeds[:, -1] / 10)  # the first layer stays far slower
-    # the same with Keras's fit on NumPy arrays, recording every 5th epoch
+    # Keras's fit on NumPy arrays with batch_size=1000, recording every 5th epoch, gives the same
+    plain = v.train_with_speeds(v.build_mlp([784, 30, 30, 30, 30, 10], seed=0), x, y, epochs=10, lmbda=0)
     model2 = v.build_mlp([784, 30, 30, 30, 30, 10], seed=0)
     model2.compile(optimizer=keras.optimizers.SGD(0.1), loss=v.nielsen_cross_entropy)
     cb = v.GradientNormHistory(x, y, every=5)
     model2.fit(x, one_hot(y), batch_size=1000, epochs=12, verbose=0, shuffle=False, callbacks=[cb])
     assert cb.epochs == [0, 5, 10, 12]
-    np.testing.assert_allclose(cb.speeds[2], hist.speeds[10], rtol=1e-3)
+    np.testing.assert_allclose(cb.speeds[:3], plain.speeds[[0, 5, 10]], rtol=1e-3)
+
+
+def test_train_with_speeds_does_nielsens_regularised_update(mnist1000):
+    """One step must be w <- (1 - eta lmbda/n) w - eta dC/dw, b <- b - eta dC/db (network2.py)."""
+    x, y = mnist1000
+    x, y, eta, lmbda, n = x[:500], y[:500], 0.1, 5.0, 500
+    model = v.build_mlp([784, 30, 30, 10], seed=5)
+    names = ["hidden_1", "hidden_2", "output"]
+    W = [model.get_layer(k).kernel.numpy().astype(np.float64) for k in names]
+    b = [model.get_layer(k).bias.numpy().astype(np.float64) for k in names]
+    sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    acts = [x.astype(np.float64)]
+    for Wl, bl in zip(W, b):
+        acts.append(sig(acts[-1] @ Wl + bl))
+    delta = acts[-1] - one_hot(y)
+    new_W, new_b = [None] * 3, [None] * 3
+    for l in (2, 1, 0):
+        new_W[l] = (1 - eta * lmbda / n) * W[l] - eta * acts[l].T @ delta / n
+        new_b[l] = b[l] - eta * delta.mean(axis=0)
+        delta = (delta @ W[l].T) * acts[l] * (1 - acts[l])
+    v.train_with_speeds(model, x, y, epochs=1, learning_rate=eta, lmbda=lmbda)
+    for l, k in enumerate(names):
+        np.testing.assert_allclose(model.get_layer(k).kernel.numpy(), new_W[l], rtol=1e-4, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(model.get_layer(k).bias.numpy(), new_b[l], rtol=1e-4, atol=1e-6, err_msg=k)
 
 
 # --------------------------------------------------------------------------- #
