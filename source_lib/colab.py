@@ -5,6 +5,7 @@ API (all that other tools need)::
     from source_lib import colab
 
     colab.stamp("lectures/01_activation_functions.ipynb")   # write/refresh both cells in place
+    colab.stamp("/tmp/x.ipynb", relative_path="assignments/ps1/x.ipynb")  # badge path given explicitly
     colab.stamp_all(["a.ipynb", "b.ipynb"])                  # the same for several notebooks
     colab.check("a.ipynb")          # -> list of problems (empty when the cells are current)
     colab.setup_cell_source()       # the setup cell's code, as a string
@@ -25,6 +26,8 @@ What ``stamp`` does to a notebook:
   ``pip install``s ``source_lib`` from the repository.
 * cell 1 becomes the **badge cell** (markdown, id ``colab-badge``, tag ``colab-badge``), the
   "Open in Colab" badge pointing at this notebook's path on the repository's ``main`` branch.
+  An nbgrader master in ``solutions/`` gets the badge of its release in ``assignments/``
+  (nbgrader copies the cell into the student version, where it must point at itself).
 
 Existing cells with those tags (or ids) are replaced wherever they are; every other cell,
 its outputs and the notebook's metadata are left alone, so stamping twice changes nothing.
@@ -44,6 +47,7 @@ SETUP_TAG = "colab-setup"
 BADGE_TAG = "colab-badge"
 BRANCH = "main"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+SOURCE_DIR, RELEASE_DIR = "solutions", "assignments"  # nbgrader's source and release directories
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -87,26 +91,38 @@ def setup_cell_source(url: str | None = None) -> str:
 
 
 def _repo_relative(notebook: str | Path) -> str:
+    """The path the badge opens: the notebook's path in the repository, except that an
+    nbgrader master ``solutions/<ps>/<nb>.ipynb`` points at its student release
+    ``assignments/<ps>/<nb>.ipynb`` (nbgrader copies the badge cell into the release)."""
     path = Path(notebook).resolve()
     try:
-        return path.relative_to(ROOT).as_posix()
+        rel = path.relative_to(ROOT).as_posix()
     except ValueError:
-        raise ValueError(f"notebook {notebook!s} is not inside the repository {ROOT}") from None
+        raise ValueError(f"notebook {notebook!s} is not inside the repository {ROOT}; pass relative_path") from None
+    if rel.startswith(SOURCE_DIR + "/"):
+        rel = RELEASE_DIR + rel[len(SOURCE_DIR):]
+    return rel
 
 
-def colab_url(notebook: str | Path, url: str | None = None, branch: str = BRANCH) -> str:
-    """The colab.research.google.com address that opens ``notebook`` from GitHub."""
+def colab_url(notebook: str | Path, url: str | None = None, branch: str = BRANCH,
+              relative_path: str | None = None) -> str:
+    """The colab.research.google.com address that opens ``notebook`` from GitHub.
+
+    ``relative_path`` (a path inside the repository, with ``/``) overrides the one computed
+    from ``notebook``, e.g. for a notebook that is written elsewhere and committed later.
+    """
     repo = url or repository_url()
     match = re.fullmatch(r"https?://github\.com/([^/]+)/([^/]+)", repo)
     if not match:
         raise ValueError(f"repository URL {repo!r} is not a https://github.com/OWNER/NAME address")
     owner, name = match.groups()
-    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{_repo_relative(notebook)}"
+    path = relative_path if relative_path is not None else _repo_relative(notebook)
+    return f"https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{path}"
 
 
-def badge_markdown(notebook: str | Path, url: str | None = None) -> str:
+def badge_markdown(notebook: str | Path, url: str | None = None, relative_path: str | None = None) -> str:
     """Markdown for the "Open in Colab" badge of ``notebook`` (a path inside the repository)."""
-    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, url)})"
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, url, relative_path=relative_path)})"
 
 
 def _cell_index(cells, tag: str) -> int | None:
@@ -116,18 +132,24 @@ def _cell_index(cells, tag: str) -> int | None:
     return None
 
 
-def _make_cells(notebook: str | Path, url: str | None):
+def _make_cells(notebook: str | Path, url: str | None, relative_path: str | None = None):
     import nbformat
 
     setup = nbformat.v4.new_code_cell(setup_cell_source(url), metadata={"tags": [SETUP_TAG]})
     setup["id"] = SETUP_TAG
-    badge = nbformat.v4.new_markdown_cell(badge_markdown(notebook, url), metadata={"tags": [BADGE_TAG]})
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(notebook, url, relative_path), metadata={"tags": [BADGE_TAG]})
     badge["id"] = BADGE_TAG
     return setup, badge
 
 
-def stamp(notebook: str | Path, url: str | None = None) -> bool:
+def stamp(notebook: str | Path, url: str | None = None, relative_path: str | None = None) -> bool:
     """Write or refresh the setup cell (cell 0) and the badge cell (cell 1) of ``notebook``.
+
+    Args:
+        notebook: the ``.ipynb`` file, changed in place.
+        url: the repository URL (default: ``repository_url()``, from pyproject.toml).
+        relative_path: the notebook's path inside the repository for the badge (default:
+            computed from ``notebook``, which must then lie inside the repository).
 
     Returns True when the file changed. Other cells are not touched.
     """
@@ -136,9 +158,10 @@ def stamp(notebook: str | Path, url: str | None = None) -> bool:
     path = Path(notebook)
     nb = nbformat.read(path, as_version=4)
     before = nbformat.writes(nb)
-    setup, badge = _make_cells(path, url)
+    setup, badge = _make_cells(path, url, relative_path)
     cells = [c for c in nb.cells if _cell_index([c], SETUP_TAG) is None and _cell_index([c], BADGE_TAG) is None]
-    old_setup = nb.cells[_cell_index(nb.cells, SETUP_TAG)] if _cell_index(nb.cells, SETUP_TAG) is not None else None
+    i = _cell_index(nb.cells, SETUP_TAG)
+    old_setup = nb.cells[i] if i is not None else None
     if old_setup is not None and old_setup.get("source") == setup["source"]:
         setup = old_setup  # keep its outputs/execution count if the notebook was run
         setup["id"], setup["metadata"]["tags"] = SETUP_TAG, [SETUP_TAG]
@@ -157,12 +180,12 @@ def stamp_all(notebooks, url: str | None = None) -> list[Path]:
     return [Path(nb) for nb in notebooks if stamp(nb, url)]
 
 
-def check(notebook: str | Path, url: str | None = None) -> list[str]:
+def check(notebook: str | Path, url: str | None = None, relative_path: str | None = None) -> list[str]:
     """Problems with ``notebook``'s setup and badge cells (empty list: they match this module)."""
     import nbformat
 
     nb = nbformat.read(Path(notebook), as_version=4)
-    setup, badge = _make_cells(notebook, url)
+    setup, badge = _make_cells(notebook, url, relative_path)
     problems = []
     for index, want, tag in ((0, setup, SETUP_TAG), (1, badge, BADGE_TAG)):
         if len(nb.cells) <= index:
