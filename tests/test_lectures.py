@@ -226,3 +226,9 @@ def test_notebook_runs_top_to_bottom(path):
     assert "Device report" in text and re.search(r"accelerator\s*: (CPU|GPU)", text)
     assert "MNIST:" in text
     assert not re.search(r"\bnan\b", text.lower()), "a NaN was printed"
+
+
+def test_readme_carries_each_lecture_badge():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        assert colab.badge_markdown(path) in readme, f"README lacks the Colab badge of {path.name}"
