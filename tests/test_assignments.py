@@ -91,6 +91,7 @@ def test_release_carries_current_colab_cells(name):
     assert colab.check(ROOT / "assignments" / name / f"{name}.ipynb") == []
 
 
+@pytest.mark.slow
 def test_release_regenerates_to_the_committed_copy(tmp_path):
     """assignments/ is exactly what nbgrader generate_assignment makes of solutions/ today."""
     c = course.scratch_course(tmp_path / "course", NAMES)
@@ -113,6 +114,7 @@ def test_no_solution_or_hidden_test_reaches_the_release(name):
     assert release.count("raise NotImplementedError()") >= 3 and "YOUR ANSWER HERE" in release
 
 
+@pytest.mark.slow
 def test_student_bundle_has_no_solutions_or_hidden_tests(tmp_path):
     out = course.student_bundle(ROOT, tmp_path / "bundle", log=lambda m: None)
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
