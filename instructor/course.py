@@ -107,14 +107,14 @@ def submitted_students(course: Path, name: str) -> list[str]:
 
 
 def _invalid_notebooks(folder: Path) -> list[str]:
-    """Notebooks in ``folder`` that are not valid JSON / nbformat, with the reason."""
+    """Notebooks in ``folder`` that cannot be read as notebooks at all, with the reason."""
     import nbformat
 
     bad = []
     for path in sorted(folder.glob("*.ipynb")):
         try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as exc:  # json.JSONDecodeError, nbformat.ValidationError, ...
+            nbformat.read(path, as_version=4)
+        except Exception as exc:  # nbformat.reader.NotJSONError, UnicodeDecodeError, ...
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             bad.append(f"{path.name} is not a valid notebook (not readable as JSON/nbformat: {reason})")
     return bad
@@ -192,7 +192,7 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print) -
             folder = course / "submitted" / student / name
             invalid = _invalid_notebooks(folder)
             result = api.autograde(name, student, force=True, create=True)
-            graded = bool(result.get("success")) and not invalid
+            graded = bool(result.get("success"))
             problems = list(invalid)
             if graded:
                 problems += _cell_problems(course, name, student, result.get("log", ""))
@@ -233,18 +233,21 @@ margin:1em auto;max-width:60em;font-family:sans-serif;background:#fdf2f2">
 <p>Each problem above cost only the points of the tests it broke; everything else was graded as usual.</p>
 </div>"""
 
-_INVALID_HTML = """<!DOCTYPE html>
+_NOT_GRADED_HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Feedback: {assignment} ({student})</title></head>
 <body style="font-family:sans-serif;max-width:60em;margin:2em auto">
 <h1>Feedback: {assignment}</h1>
 <p><b>Student:</b> {student}. <b>Score: 0 / {max_score:g}</b>.</p>
-<p>Your submitted file <code>{notebook}</code> could not be graded: it is <b>not a valid Jupyter
-notebook</b> (not valid JSON), so nbgrader could not open it and no test ran.</p>
+<p>Your submitted file <code>{notebook}</code> could not be graded: {reason}, so no test ran.</p>
 <ul>{items}</ul>
-<p>This usually happens when the file was edited in a text editor, truncated during upload, or
-saved under the wrong name. Open it in Jupyter or Colab: if it does not open, download your
-notebook again (File &rarr; Download &rarr; .ipynb) and resubmit it, or ask the instructor.</p>
+<p>{advice}</p>
 </body></html>"""
+_INVALID_REASON = "it is <b>not a valid Jupyter notebook</b> (not valid JSON) and nbgrader could not open it"
+_INVALID_ADVICE = ("This usually happens when the file was edited in a text editor, truncated during upload, or "
+                   "saved under the wrong name. Open it in Jupyter or Colab: if it does not open, download your "
+                   "notebook again (File &rarr; Download &rarr; .ipynb) and resubmit it, or ask the instructor.")
+_FAILED_REASON = "<b>nbgrader failed while grading it</b>"
+_FAILED_ADVICE = "Your instructor has been told (the reason is above) and will look at your file."
 
 
 def _items(problems) -> str:
@@ -280,10 +283,13 @@ def feedback(course=ROOT, names=None, log=print) -> list[Path]:
                 folder.mkdir(parents=True, exist_ok=True)
                 for nb in sorted((course / "submitted" / student / name).glob("*.ipynb")) or [Path(f"{name}.ipynb")]:
                     page = folder / (nb.stem + ".html")
+                    invalid = any("is not a valid notebook" in p for p in note["problems"])
                     page.write_text(
-                        _INVALID_HTML.format(
+                        _NOT_GRADED_HTML.format(
                             assignment=name, student=html.escape(student), notebook=html.escape(nb.name),
                             max_score=max_score, items=_items(note["problems"]),
+                            reason=_INVALID_REASON if invalid else _FAILED_REASON,
+                            advice=_INVALID_ADVICE if invalid else _FAILED_ADVICE,
                         ),
                         encoding="utf-8",
                     )
