@@ -17,11 +17,8 @@ c.CourseDirectory.course_id = "nn-practice-lecture-01"
 c.CourseDirectory.source_directory = "solutions"  # instructor masters (solutions + hidden tests)
 c.CourseDirectory.release_directory = "assignments"  # student versions, generated and committed
 # submitted/, autograded/, feedback/ and gradebook.db keep nbgrader's default names (git-ignored).
-c.CourseDirectory.db_assignments = [
-    dict(name="ps1_activation_derivatives"),
-    dict(name="ps2_losses"),
-    dict(name="ps3_vanishing_gradient"),
-]
+# The assignments are the folders of solutions/: ps1_activation_derivatives, ps2_losses,
+# ps3_vanishing_gradient (nbgrader adds each to gradebook.db when it is first generated).
 
 # --- generate_assignment ---------------------------------------------------------------------
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
