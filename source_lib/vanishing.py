@@ -82,13 +82,25 @@ _HIDDEN = re.compile(r"^hidden_(\d+)$")
 def nielsen_cross_entropy(y_true, y_pred):
     """Cross-entropy summed over sigmoid outputs, Nielsen's cost per example.
 
-    C_x = -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]
+    C_x = -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)],    a_j = sigma(z_j)
 
     Keras then takes the mean over the batch, so the total cost is Nielsen's
     C = (1/n) sum_x C_x. Unlike ``keras.losses.binary_crossentropy``, which
-    takes the *mean* over the 10 outputs, this is the *sum*: the gradients are
-    10 times larger, as in the book. The probabilities are clipped to
-    [eps, 1 - eps] with Keras's epsilon (1e-7) so that ln never sees 0.
+    takes the *mean* over the k outputs, this is the *sum*: the gradients are
+    k = 10 times larger, as in the book.
+
+    How it is computed depends on what ``y_pred`` is:
+
+    - the output of a Keras sigmoid (``build_mlp``'s output layer, or
+      ``keras.activations.sigmoid``) on the TensorFlow backend carries its
+      logits z (the tensor attribute ``_keras_logits``, which Keras's own
+      cross-entropies use too). The cost is then computed from z in the
+      stable form C_x = sum_j [max(z_j, 0) - y_j z_j + ln(1 + e^{-|z_j|})],
+      with no clipping: a saturated output still gives the exact cost and the
+      gradient a - y. This is the case in ``layer_speeds`` and ``fit``.
+    - any other ``y_pred`` (NumPy probabilities, another backend) is clipped
+      to [eps, 1 - eps] with Keras's epsilon (``keras.config.epsilon()``,
+      1e-7), so ln never sees 0 and each term is at most -ln(eps) = 16.1.
 
     Args:
         y_true: targets in [0, 1], shape ``(batch, k)``.
@@ -101,15 +113,31 @@ def nielsen_cross_entropy(y_true, y_pred):
         - [Nielsen, NNDL ch. 3, the cross-entropy cost](
             http://neuralnetworksanddeeplearning.com/chap3.html)
     """
+    z = getattr(y_pred, "_keras_logits", None)
+    if z is not None:
+        y_true = ops.cast(y_true, z.dtype)
+        # tf.nn.sigmoid_cross_entropy_with_logits's form: with `where` (not relu/abs) the
+        # derivative at z = 0 is the exact sigma(0) - y
+        positive = z >= 0
+        relu_z = ops.where(positive, z, ops.zeros_like(z))
+        neg_abs_z = ops.where(positive, -z, z)
+        return ops.sum(relu_z - z * y_true + ops.log1p(ops.exp(neg_abs_z)), axis=-1)
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
-    k = ops.cast(ops.shape(y_pred)[-1], y_pred.dtype)
-    return keras.losses.binary_crossentropy(y_true, y_pred) * k
+    eps = keras.config.epsilon()
+    a = ops.clip(y_pred, eps, 1.0 - eps)
+    return -ops.sum(y_true * ops.log(a) + (1.0 - y_true) * ops.log(1.0 - a), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="source_lib")
 def half_squared_error(y_true, y_pred):
-    """Nielsen's quadratic cost per example: C_x = 1/2 ||y - a||^2.
+    """Nielsen's quadratic cost per example.
+
+    C_x = 1/2 ||y - a||^2 = 1/2 sum_j (y_j - a_j)^2
+
+    Keras takes the mean over the batch, so the total cost is the lecture's
+    C = 1/(2n) sum_x ||y(x) - a(x)||^2 and dC_x/da = a - y. This is k/2 times
+    ``keras.losses.mean_squared_error``, which averages over the k outputs.
 
     Args:
         y_true: targets, shape ``(batch, k)``.
@@ -117,6 +145,10 @@ def half_squared_error(y_true, y_pred):
 
     Returns:
         Per-example cost, shape ``(batch,)``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 1, the quadratic cost](
+            http://neuralnetworksanddeeplearning.com/chap1.html)
     """
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(y_true, y_pred.dtype)
@@ -146,12 +178,41 @@ def _get_loss(loss):
 
 
 def _layer_seed(seed, index, which):
+    """Seed of hidden layer ``index`` (the output layer is L + 1): kernel ``which=0``, bias 1.
+
+    seed * 1000 + 2 * index + which. The notebooks' printed numbers depend on
+    these seeds: do not change them.
+    """
     return None if seed is None else int(seed) * 1000 + 2 * index + which
 
 
-def _initializers(init, init_std, n_in, seed, index):
-    """(kernel_initializer, bias_initializer) for layer ``index`` with ``n_in`` inputs."""
-    ks, bs = _layer_seed(seed, index, 0), _layer_seed(seed, index, 1)
+#: Tag of the auxiliary heads' seed stream (any constant; it only has to differ from other streams).
+_AUX_STREAM = 0x617578  # "aux"
+
+
+def _aux_seed(seed, index, which):
+    """Seed of auxiliary head ``aux_<index>``: a stream of its own.
+
+    ``_layer_seed`` covers almost every int as (seed, layer) varies, so an offset
+    would make a head share the seed (and so the first values) of a hidden
+    layer of the model built with another seed. The heads' seeds are hashed
+    instead, from (seed, stream tag, index, which), by NumPy's SeedSequence,
+    into 31 bits: a clash with the small ints of ``_layer_seed`` is as unlikely
+    as one random 31-bit draw hitting them.
+    """
+    if seed is None:
+        return None
+    entropy = [int(seed) % 2**64, _AUX_STREAM, int(index), int(which)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _initializers(init, init_std, n_in, seed, index, seed_fn=_layer_seed):
+    """(kernel_initializer, bias_initializer) for layer ``index`` with ``n_in`` inputs.
+
+    ``seed_fn(seed, index, which)`` derives the two seeds (``_layer_seed`` for
+    hidden and output layers, ``_aux_seed`` for auxiliary heads).
+    """
+    ks, bs = seed_fn(seed, index, 0), seed_fn(seed, index, 1)
     if isinstance(init, (tuple, list)):
         if len(init) != 2 or init[0] != "normal" or not isinstance(init[1], Real) or init[1] <= 0:
             raise ValueError(f"`init` as a tuple must be ('normal', std > 0), got {init!r}")
@@ -216,12 +277,16 @@ def build_mlp(
             layers (the Add layers are named ``residual_l``).
         aux_outputs: GoogLeNet-style auxiliary classifier heads ``aux_l`` (one
             Dense layer with ``output_activation`` on h_l). ``True`` puts one
-            on every hidden layer but the last; a list of hidden-layer numbers
-            (1-based) chooses them. The model then returns a dict of outputs,
+            on every hidden layer but the last (so it needs at least 2 hidden
+            layers); a list of hidden-layer numbers (ints, 1-based) chooses
+            them. The model then returns a dict of outputs,
             ``{"output": ..., "aux_l": ...}``; get loss weights from
             ``aux_loss_weights``.
-        seed: int for reproducible weights (each layer gets its own derived
-            seed), or ``None``.
+        seed: int for reproducible weights, or ``None``. Each hidden layer
+            and the output layer get their own derived seed; the auxiliary
+            heads draw theirs from a separate stream, so adding heads leaves
+            the other layers' weights as without them, and no head repeats
+            a layer of a model built with another seed.
         output_activation: activation of the output layer (``"sigmoid"`` for
             Nielsen's setup, ``"softmax"`` for a softmax classifier).
         init_std: standard deviation for ``init="normal"``.
@@ -230,6 +295,12 @@ def build_mlp(
     Returns:
         A ``keras.Model``. Hidden Dense layers are named ``hidden_1`` ...
         ``hidden_L``; the output layer is named ``output``.
+
+    Raises:
+        ValueError: for bad ``sizes``, ``init``/``init_std``, ``activation``,
+            ``residual`` without equal-width layers, or ``aux_outputs``
+            numbers outside 1..L (or ``True`` with L = 1).
+        TypeError: for a non-int ``seed`` or ``aux_outputs`` entry.
     """
     if not isinstance(sizes, (list, tuple)) or len(sizes) < 3:
         raise ValueError(f"`sizes` must list at least [inputs, hidden, outputs], got {sizes!r}")
@@ -247,14 +318,7 @@ def build_mlp(
             f"`residual=True` needs two consecutive hidden layers of equal width; sizes={sizes}"
         )
 
-    if aux_outputs is True:
-        aux_at = list(range(1, n_hidden))
-    elif aux_outputs is False or aux_outputs is None:
-        aux_at = []
-    else:
-        aux_at = sorted(set(int(i) for i in aux_outputs))
-        if any(i < 1 or i >= n_hidden + 1 for i in aux_at):
-            raise ValueError(f"`aux_outputs` must be hidden-layer numbers in 1..{n_hidden}, got {aux_outputs!r}")
+    aux_at = _aux_layers(aux_outputs, n_hidden)
 
     inputs = keras.Input(shape=(sizes[0],), name="inputs")
     h = inputs
@@ -269,7 +333,7 @@ def build_mlp(
         else:
             h = z
         if l in aux_at:
-            ak, ab = _initializers(init, init_std, sizes[l], seed, 500 + l)
+            ak, ab = _initializers(init, init_std, sizes[l], seed, l, seed_fn=_aux_seed)
             aux[f"aux_{l}"] = keras.layers.Dense(
                 sizes[-1], activation=out_act, kernel_initializer=ak, bias_initializer=ab, name=f"aux_{l}"
             )(h)
@@ -281,6 +345,29 @@ def build_mlp(
     return keras.Model(inputs, outputs, name=name or f"mlp_{n_hidden}x{activation if isinstance(activation, str) else 'f'}")
 
 
+def _aux_layers(aux_outputs, n_hidden):
+    """The sorted hidden-layer numbers that get an auxiliary head."""
+    if aux_outputs is True:
+        if n_hidden < 2:
+            raise ValueError(
+                "`aux_outputs=True` puts a head on every hidden layer but the last, and this network has "
+                f"only {n_hidden} hidden layer: use aux_outputs=False, or a list such as [1]"
+            )
+        return list(range(1, n_hidden))
+    if aux_outputs is False or aux_outputs is None:
+        return []
+    if isinstance(aux_outputs, (str, bytes)) or not isinstance(aux_outputs, (list, tuple, range, np.ndarray)):
+        raise TypeError(
+            f"`aux_outputs` must be True, False or a list of hidden-layer numbers, got {aux_outputs!r}"
+        )
+    for i in aux_outputs:
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"`aux_outputs` must hold int hidden-layer numbers, got {aux_outputs!r}")
+        if not 1 <= i <= n_hidden:
+            raise ValueError(f"`aux_outputs` must be hidden-layer numbers in 1..{n_hidden}, got {aux_outputs!r}")
+    return sorted(set(int(i) for i in aux_outputs))
+
+
 def _output_activation(name):
     """``source_lib.activations.get``, plus Keras's own names (e.g. ``"softmax"``)."""
     try:
@@ -290,7 +377,20 @@ def _output_activation(name):
 
 
 def hidden_layers(model):
-    """The model's hidden Dense layers ``hidden_1 ... hidden_L``, in order."""
+    """The model's hidden Dense layers ``hidden_1 ... hidden_L``, in order of l.
+
+    The layers are found by name (``hidden_<l>``, as ``build_mlp`` names
+    them) and sorted by the number l, not by their order in ``model.layers``.
+
+    Args:
+        model: a Keras model, usually from ``build_mlp``.
+
+    Returns:
+        A list of the L layers, ``hidden_1`` first.
+
+    Raises:
+        ValueError: if no layer is named ``hidden_<l>``.
+    """
     found = []
     for layer in model.layers:
         m = _HIDDEN.match(layer.name)
@@ -305,13 +405,27 @@ def hidden_layers(model):
 
 
 def aux_loss_weights(model, aux_weight: float = 0.3) -> dict:
-    """Loss weights for a model built with ``aux_outputs``: 1 for ``output``,
-    ``aux_weight`` for each ``aux_l`` head (GoogLeNet used 0.3).
+    """Loss weights for a model built with ``aux_outputs``.
 
-    Use as ``model.compile(loss={n: loss for n in model.output_names},
+    The training cost is C = C_output + aux_weight * sum_l C_aux_l: weight 1
+    for ``output`` and ``aux_weight`` for each ``aux_l`` head (GoogLeNet used
+    0.3 and dropped the heads after training). Use as
+    ``model.compile(loss={n: loss for n in model.output_names},
     loss_weights=aux_loss_weights(model))`` (Keras wants one loss per output).
+
+    Args:
+        model: a model from ``build_mlp`` (with or without auxiliary heads).
+        aux_weight: weight of each auxiliary head's cost.
+
+    Returns:
+        ``{output_name: weight}`` for every output of the model (just
+        ``{"output": 1.0}`` without heads).
+
+    Reference:
+        - [Szegedy et al., 2015, Going Deeper with Convolutions, section 5](
+            https://arxiv.org/abs/1409.4842)
     """
-    names = list(model.output_names) if isinstance(model.outputs, (list, tuple)) else ["output"]
+    names = list(model.output_names)
     return {n: (1.0 if n == "output" else float(aux_weight)) for n in names}
 
 
@@ -332,14 +446,13 @@ def _n_outputs(model) -> int:
 
 
 def _targets(model, y):
+    """``y`` as float32 targets ``(n, k)``: integer labels are one-hot encoded (and checked) by ``one_hot``."""
+    from source_lib.data import one_hot
+
     y = np.asarray(y)
     k = _n_outputs(model)
     if y.ndim == 1:
-        if not np.issubdtype(y.dtype, np.integer):
-            raise TypeError(f"1-D `y` must hold integer labels, got dtype {y.dtype}")
-        out = np.zeros((y.shape[0], k), dtype=np.float32)
-        out[np.arange(y.shape[0]), y] = 1.0
-        return out
+        return one_hot(y, k)
     if y.ndim != 2 or y.shape[1] != k:
         raise ValueError(f"`y` must be labels (n,) or one-hot (n, {k}), got shape {y.shape}")
     return y.astype(np.float32)
@@ -397,7 +510,9 @@ def layer_speeds(model, x, y, loss="cross_entropy", loss_weights=None, layers=No
         model: a model from ``build_mlp`` (hidden layers ``hidden_l``), or any
             model if ``layers`` names its layers.
         x: inputs, shape ``(n, n_in)``.
-        y: integer labels ``(n,)`` (one-hot encoded here) or targets ``(n, k)``.
+        y: integer labels ``(n,)`` in ``0..k-1`` (one-hot encoded by
+            ``source_lib.data.one_hot``, whose ``ValueError`` names ``y``
+            when a label is out of range) or targets ``(n, k)``.
         loss: ``"cross_entropy"`` (summed over the outputs, Nielsen's cost),
             ``"quadratic"`` (1/2 ||y - a||^2), ``"categorical_crossentropy"``,
             or a callable ``loss(y_true, y_pred)`` returning per-example costs.
@@ -428,11 +543,17 @@ def layer_speeds(model, x, y, loss="cross_entropy", loss_weights=None, layers=No
 class GradientNormHistory(keras.callbacks.Callback):
     """Record the per-layer speeds of learning during ``model.fit``.
 
-    Before training and after every ``every``-th epoch it computes
-    ``layer_speeds(model, x, y, loss)`` on a fixed set of examples (for
+    At each record it stores, for every hidden layer l,
+
+        speed_l = || dC/db_l ||,    C = (1/n) sum_x C_x over the fixed batch,
+
+    that is ``layer_speeds(model, x, y, loss)``, before training (epoch 0)
+    and after every ``every``-th epoch, on a fixed set of examples (for
     Nielsen's training plot: the same 1000 images the model trains on with
-    full-batch gradient descent) with the compiled pass that ``layer_speeds``
-    caches, so it adds milliseconds per epoch.
+    full-batch gradient descent). It reuses the compiled pass that
+    ``layer_speeds`` caches, so it adds milliseconds per epoch. The
+    gradients are those of the unregularised cost ``loss`` evaluated with
+    ``training=False``, whatever the model was compiled with.
 
     Args:
         x: inputs of the fixed measurement batch.
@@ -443,8 +564,16 @@ class GradientNormHistory(keras.callbacks.Callback):
 
     Attributes:
         epochs: list of epoch numbers (0 = before training).
-        speeds: array ``(len(epochs), L)`` of the speeds.
+        speeds: float64 array ``(len(epochs), L)`` of the speeds, hidden
+            layer 1 first.
         costs: list of the cost C on the fixed batch at each record.
+
+    Raises:
+        ValueError: if ``every`` is not a positive int.
+
+    Reference:
+        - [Nielsen, NNDL ch. 5, the speeds of learning during training](
+            http://neuralnetworksanddeeplearning.com/chap5.html)
     """
 
     def __init__(self, x, y, loss="cross_entropy", every: int = 1, layers=None):
@@ -462,6 +591,7 @@ class GradientNormHistory(keras.callbacks.Callback):
 
     @property
     def speeds(self) -> np.ndarray:
+        """float64 array ``(records, L)``: one row per entry of ``epochs``."""
         return np.asarray(self._speeds, dtype=np.float64)
 
     def _record(self, epoch):
@@ -484,16 +614,29 @@ class GradientNormHistory(keras.callbacks.Callback):
 def full_batch_dataset(x, y, num_classes=None):
     """A cached one-element ``tf.data.Dataset`` holding the whole ``(x, y)`` batch.
 
-    ``model.fit(full_batch_dataset(x, y), epochs=500)`` runs full-batch
-    gradient descent at a few milliseconds per epoch; passing NumPy arrays with
-    ``batch_size=len(x)`` gives the same updates but makes Keras rebuild its
-    input pipeline every epoch (about 5x slower on a CPU).
+    Each epoch is then one step of full-batch gradient descent on
+    C = (1/n) sum_x C_x, as in Nielsen's training plot.
+    ``model.fit(full_batch_dataset(x, y), epochs=500)`` runs at a few
+    milliseconds per epoch; passing NumPy arrays with ``batch_size=len(x)``
+    gives the same updates but makes Keras rebuild its input pipeline every
+    epoch (about 5x slower on a CPU).
 
     Args:
         x: inputs ``(n, features)``.
         y: integer labels ``(n,)`` (one-hot encoded with ``num_classes``,
             default 10) or targets ``(n, k)``.
         num_classes: classes for the one-hot encoding of integer labels.
+
+    Returns:
+        A ``tf.data.Dataset`` with one element ``(x, y)``: float32 arrays
+        ``(n, features)`` and ``(n, k)``.
+
+    Raises:
+        ValueError: if ``x`` and ``y`` hold different numbers of examples,
+            or a label is outside ``0..num_classes-1``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 5](http://neuralnetworksanddeeplearning.com/chap5.html)
     """
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
@@ -692,9 +835,22 @@ def _as_chain(name, value, n):
 def biases_for_zero_z(w, x=1.0, n_layers: int = 4) -> np.ndarray:
     """Biases that make every weighted input z_l = w_l a_{l-1} + b_l equal 0.
 
-    b_1 = -w_1 x, and for l > 1, b_l = -w_l sigma(0) = -w_l / 2. With w = 100
-    this is Nielsen's exploding-gradient example: every factor w sigma'(0) of
-    the product formula is 100 * 0.25 = 25.
+    b_1 = -w_1 x, and for l > 1, b_l = -w_l sigma(0) = -w_l / 2 (every a_l is
+    then sigma(0) = 1/2). With w = 100 this is Nielsen's exploding-gradient
+    example: every factor w sigma'(0) of the product formula is
+    100 * 0.25 = 25.
+
+    Args:
+        w: the weights w_1..w_L, or one number for every layer.
+        x: the input a_0.
+        n_layers: the chain length L when ``w`` is a number.
+
+    Returns:
+        float64 array ``(L,)`` of the biases b_1..b_L.
+
+    Reference:
+        - [Nielsen, NNDL ch. 5, "The exploding gradient problem"](
+            http://neuralnetworksanddeeplearning.com/chap5.html)
     """
     w = _as_chain("w", w, n_layers if np.ndim(w) == 0 else len(w))
     b = -w * 0.5
@@ -703,24 +859,28 @@ def biases_for_zero_z(w, x=1.0, n_layers: int = 4) -> np.ndarray:
 
 
 def single_neuron_chain(w, b, x=1.0, y=0.0, loss="quadratic"):
-    """The lecture's network of 4 layers with one sigmoid neuron each.
+    """A chain of one-neuron sigmoid layers: the lecture's has 4 (L = 4).
 
     z_l = w_l a_{l-1} + b_l, a_l = sigma(z_l), a_0 = x, and the cost
-    C = 1/2 (a_4 - y)^2 (``loss="quadratic"``) or
-    C = -[y ln a_4 + (1 - y) ln(1 - a_4)] (``loss="cross_entropy"``).
-    Backpropagation gives the lecture's product formula
+    C = 1/2 (a_L - y)^2 (``loss="quadratic"``) or
+    C = -[y ln a_L + (1 - y) ln(1 - a_L)] (``loss="cross_entropy"``).
+    Backpropagation gives the lecture's product formula (L = 4)
 
         dC/db_1 = sigma'(z_1) w_2 sigma'(z_2) w_3 sigma'(z_3) w_4 sigma'(z_4) dC/da_4,
 
-    and in general dC/db_l = sigma'(z_l) * prod_{k>l} (w_k sigma'(z_k)) * dC/da_4.
+    and in general dC/db_l = sigma'(z_l) * prod_{k>l} (w_k sigma'(z_k)) * dC/da_L.
     Everything here is float64 and comes from TensorFlow autodiff: the
-    gradients dC/db_l, the derivatives sigma'(z_l) and dC/da_4. The product of
+    gradients dC/db_l, the derivatives sigma'(z_l) and dC/da_L. The product of
     the factors is returned next to the autodiff gradient so they can be
     compared.
 
+    The chain length L is 4 when ``w`` and ``b`` are both numbers; otherwise
+    it is the length of the one that is a sequence (both sequences must have
+    the same length).
+
     Args:
-        w: the weights w_1..w_4 (a number is used for every layer).
-        b: the biases b_1..b_4 (a number is used for every layer).
+        w: the weights w_1..w_L (a number is used for every layer).
+        b: the biases b_1..b_L (a number is used for every layer).
         x: the input a_0.
         y: the target.
         loss: ``"quadratic"`` or ``"cross_entropy"``.
@@ -728,14 +888,20 @@ def single_neuron_chain(w, b, x=1.0, y=0.0, loss="quadratic"):
     Returns:
         A dict of float64 NumPy arrays: ``z``, ``a``, ``w``, ``b`` (per layer),
         ``sigma_prime`` (sigma'(z_l)), ``factors`` (w_k sigma'(z_k) for
-        k = 2..4), ``dC_da4`` (scalar), ``cost`` (scalar), ``grad_b`` (dC/db_l
-        by autodiff) and ``grad_b_product`` (the product formula).
+        k = 2..L), ``dC_da4`` (dC/da_L, a scalar; the key keeps the lecture's
+        name), ``cost`` (scalar), ``grad_b`` (dC/db_l by autodiff) and
+        ``grad_b_product`` (the product formula).
 
     Reference:
         - [Nielsen, NNDL ch. 5, "What's causing the vanishing gradient problem?"](
             http://neuralnetworksanddeeplearning.com/chap5.html)
     """
-    n = 4 if np.ndim(w) == 0 and np.ndim(b) == 0 else len(w if np.ndim(w) else b)
+    if np.ndim(w) > 0:
+        n = len(w)
+    elif np.ndim(b) > 0:
+        n = len(b)
+    else:
+        n = 4  # the lecture's chain
     w = _as_chain("w", w, n)
     b = _as_chain("b", b, n)
     if loss not in ("quadratic", "cross_entropy"):
@@ -752,8 +918,7 @@ def single_neuron_chain(w, b, x=1.0, y=0.0, loss="quadratic"):
             a = tf.sigmoid(z)
             zs.append(z)
             acts.append(a)
-        a4 = acts[-1]
-        tape.watch(a4)
+        a4 = acts[-1]  # computed from the watched b_vars, so the tape already tracks it
         if loss == "quadratic":
             cost = 0.5 * tf.square(a4 - y)
         else:
@@ -871,13 +1036,32 @@ def run_noise_experiment(
 
 def depth_sweep(x, y, depths=range(2, 21), kinds=("sigmoid", "tanh", "relu", "swish", "mish", "residual"),
                 width: int = 30, init="nielsen", seed: int = 0, loss="cross_entropy"):
-    """Initial layer speeds of [784, width x L, 10] networks for each depth L.
+    """Initial layer speeds of [n_in, width x L, n_out] networks for each depth L.
 
-    ``kinds`` are activation names; ``"residual"`` means sigmoid with
-    ResNet-style skips. Every network uses sigmoid outputs and ``loss``.
+    For every kind and depth it builds a fresh network with ``build_mlp`` and
+    records speed_l = ||dC/db_l|| (``layer_speeds``) before any training. With
+    sigmoid layers the first layer's speed falls several times per extra
+    layer (sigma' <= 1/4; Nielsen's first-layer speeds are 0.07, 0.012, 0.003
+    at 2, 3, 4 hidden layers); ReLU, tanh and the residual skips keep the
+    speeds far closer together.
+
+    Args:
+        x: inputs ``(n, n_in)`` (e.g. 1000 MNIST images).
+        y: integer labels ``(n,)`` (10 classes) or targets ``(n, n_out)``.
+        depths: numbers of hidden layers L.
+        kinds: activation names (see ``source_lib.activations``);
+            ``"residual"`` means sigmoid with ResNet-style identity skips.
+        width: units per hidden layer.
+        init: initialisation, as in ``build_mlp``.
+        seed: seed of the weights (the same for every network).
+        loss: cost, as in ``layer_speeds``. Every network has sigmoid outputs.
 
     Returns:
-        ``{kind: {L: speeds array (L,)}}``.
+        ``{kind: {L: float64 array (L,)}}``, the speeds of hidden layers 1..L.
+
+    Reference:
+        - [Nielsen, NNDL ch. 5](http://neuralnetworksanddeeplearning.com/chap5.html)
+        - [He et al., 2016, Deep Residual Learning](https://arxiv.org/abs/1512.03385)
     """
     out = {}
     n_in = int(np.shape(x)[1])

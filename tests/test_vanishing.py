@@ -126,6 +126,38 @@ def test_layer_speeds_rejects_bad_input(mnist1000):
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="hidden_"):
         v.hidden_layers(plain)
+    # labels outside 0..9 (10 outputs): one_hot's error, naming `y`, not an IndexError or a silent wrap-around
+    for bad in ([3, 10], [3, -1]):
+        with pytest.raises(ValueError, match=r"`y` must lie in 0\.\.9"):
+            v.layer_speeds(model, x[:2], np.array(bad))
+    with pytest.raises(TypeError, match="`y`"):
+        v.layer_speeds(model, x[:2], np.array([0.5, 1.0]))
+
+
+def test_nielsen_cross_entropy_from_logits_and_clipped_against_numpy():
+    import tensorflow as tf
+
+    z = np.array([[-30.0, -2.0, 0.0, 0.5, 30.0], [4.0, -0.25, 12.0, -12.0, 0.0]])
+    y = np.array([[1.0, 0.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0, 1.0]])
+    # exact float64 cost from the logits: -[y ln s(z) + (1-y) ln(1-s(z))] = (1-y) z + ln(1 + e^-z)
+    exact = np.sum((1 - y) * z + np.logaddexp(0.0, -z), axis=-1)
+    # a Keras sigmoid output carries its logits: no clipping, so z = +-30 (a = 0 or 1 in float32) still costs ~30
+    zt = tf.constant(z, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(zt)
+        cost = v.nielsen_cross_entropy(y, keras.activations.sigmoid(zt))
+    np.testing.assert_allclose(cost.numpy(), exact, rtol=1e-6)
+    # dC/dz = a - y (Nielsen's delta), also at z = 0
+    np.testing.assert_allclose(tape.gradient(cost, zt).numpy(), 1 / (1 + np.exp(-z)) - y, atol=1e-6)
+    # plain probabilities are clipped to [1e-7, 1 - 1e-7] (float64 here: in float32, 1 - 1e-7 rounds)
+    a = 1 / (1 + np.exp(-z))
+    ac = np.clip(a, 1e-7, 1 - 1e-7)
+    clipped = -np.sum(y * np.log(ac) + (1 - y) * np.log(1 - ac), axis=-1)
+    from_probs = np.asarray(v.nielsen_cross_entropy(y, a))
+    np.testing.assert_allclose(from_probs, clipped, rtol=1e-10)
+    assert from_probs[0] < exact[0] - 10  # the clip binds at z = +-30
+    # half_squared_error: 1/2 ||y - a||^2 per example
+    np.testing.assert_allclose(np.asarray(v.half_squared_error(y, a)), 0.5 * np.sum((y - a) ** 2, axis=-1), rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- #
@@ -155,6 +187,34 @@ def test_inits_have_the_documented_statistics():
     b = v.build_mlp([20, 5, 5, 3], seed=3).get_weights()
     for wa, wb in zip(a, b):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_aux_heads_have_their_own_seeds_and_leave_the_other_layers_alone():
+    sizes = [784, 30, 30, 30, 10]
+    for seed in (0, 2):
+        plain = v.build_mlp(sizes, seed=seed)
+        aux = v.build_mlp(sizes, aux_outputs=True, seed=seed)
+        # hidden and output layers: the same weights as without heads, from the documented seeds
+        for name in ("hidden_1", "hidden_2", "hidden_3", "output"):
+            for wa, wp in zip(aux.get_layer(name).get_weights(), plain.get_layer(name).get_weights()):
+                np.testing.assert_array_equal(wa, wp, err_msg=name)
+        ref = keras.initializers.RandomNormal(0.0, 1 / np.sqrt(784), seed=seed * 1000 + 2)((784, 30))
+        np.testing.assert_array_equal(plain.get_layer("hidden_1").kernel.numpy(), np.asarray(ref))
+        # no head repeats the first values of any layer of the models built with nearby seeds
+        # (a shared seed gives the same standard normals, up to the init's scale, at the same positions)
+        others = [v.build_mlp(sizes, seed=s) for s in range(max(seed - 1, 0), seed + 3)]
+        layer_values = [w.ravel()[:10] for m in others for w in m.get_weights()]
+        for head in ("aux_1", "aux_2"):
+            for w in aux.get_layer(head).get_weights():
+                first = w.ravel()[:10]
+                for other in layer_values:
+                    same = np.isclose(first / first.std(), other / other.std(), rtol=1e-4)
+                    assert same.sum() < 5, (seed, head)
+        # the two heads and kernel/bias differ from each other, and seeds are reproducible
+        h1, h2 = aux.get_layer("aux_1").bias.numpy(), aux.get_layer("aux_2").bias.numpy()
+        assert not np.allclose(h1, h2)
+        again = v.build_mlp(sizes, aux_outputs=True, seed=seed)
+        np.testing.assert_array_equal(again.get_layer("aux_1").bias.numpy(), h1)
 
 
 def test_forward_pass_matches_numpy_with_residual_skips():
@@ -208,6 +268,24 @@ def test_build_mlp_rejects_bad_arguments(kwargs, err):
     args = {"sizes": [784, 30, 30, 10], **kwargs}
     with pytest.raises(err):
         v.build_mlp(**args)
+
+
+@pytest.mark.parametrize(
+    "sizes, aux, err",
+    [
+        ([784, 30, 30, 10], [1.7], TypeError),  # not silently truncated to 1
+        ([784, 30, 30, 10], ["x"], TypeError),
+        ([784, 30, 30, 10], "x", TypeError),
+        ([784, 30, 30, 10], 1, TypeError),
+        ([784, 30, 30, 10], [True], TypeError),
+        ([784, 30, 30, 10], [0], ValueError),
+        ([784, 30, 30, 10], [3], ValueError),
+        ([784, 30, 10], True, ValueError),  # one hidden layer: True would add no head at all
+    ],
+)
+def test_build_mlp_aux_outputs_errors_name_the_argument(sizes, aux, err):
+    with pytest.raises(err, match="aux_outputs"):
+        v.build_mlp(sizes, aux_outputs=aux)
 
 
 # --------------------------------------------------------------------------- #
@@ -266,7 +344,8 @@ def test_train_with_speeds_does_nielsens_regularised_update(mnist1000):
 
 
 def test_noise_std_follows_the_annealing_schedule():
-    eta, gamma, n = 1.0, 0.55, 200_000
+    # eta != 1, so that a std used as a variance (or the reverse) shows: sqrt(0.3) = 0.548 vs 0.3
+    eta, gamma, n = 0.3, 0.55, 200_000
     var = keras.Variable(np.zeros(n, np.float32))
     opt = v.AnnealedGradientNoise(keras.optimizers.SGD(learning_rate=1.0), eta=eta, gamma=gamma, seed=0)
     zero = [keras.ops.zeros((n,))]
@@ -283,6 +362,8 @@ def test_noise_std_follows_the_annealing_schedule():
         assert std == pytest.approx(sigma, rel=0.02), t
         assert abs(mean) < 5 * sigma / np.sqrt(n)
         assert opt.noise_std(t) == pytest.approx(sigma)
+    assert opt.noise_std(0) == pytest.approx(0.5477225575051661)  # sqrt(0.3), by hand
+    assert measured[0][1] == pytest.approx(0.5477, rel=0.02)
 
 
 def test_noise_wrapper_trains_with_fit_like_its_inner_optimizer():
@@ -361,12 +442,19 @@ def test_models_and_noisy_optimizer_load_in_a_fresh_process(fresh_process_predic
 # --------------------------------------------------------------------------- #
 
 
-def _finite_difference_grads(w, b, x, y):
+def _chain_output(w, b, x):
+    a = x
+    for wl, bl in zip(w, b):
+        a = 1 / (1 + np.exp(-(wl * a + bl)))
+    return a
+
+
+def _finite_difference_grads(w, b, x, y, loss="quadratic"):
     def cost(bb):
-        a = x
-        for wl, bl in zip(w, bb):
-            a = 1 / (1 + np.exp(-(wl * a + bl)))
-        return 0.5 * (a - y) ** 2
+        a = _chain_output(w, bb, x)
+        if loss == "quadratic":
+            return 0.5 * (a - y) ** 2
+        return -(y * np.log(a) + (1 - y) * np.log(1 - a))
 
     h, out = 1e-6, []
     for i in range(len(b)):
@@ -389,8 +477,31 @@ def test_single_neuron_chain_product_formula_equals_autodiff():
         lecture = s[0] * wv[1] * s[1] * wv[2] * s[2] * wv[3] * s[3] * r["dC_da4"]
         assert r["grad_b"][0] == pytest.approx(lecture, rel=1e-12)
         assert np.all(s <= 0.25)
-    r = v.single_neuron_chain(w, b, x=0.3, y=1.0, loss="cross_entropy")
-    np.testing.assert_allclose(r["grad_b_product"], r["grad_b"], rtol=1e-12)
+
+
+
+def test_single_neuron_chain_cross_entropy_against_numpy_and_finite_differences():
+    rng = np.random.default_rng(1)
+    for x, y in ((0.3, 1.0), (1.0, 0.0), (-0.7, 0.4)):
+        w, b = rng.normal(size=4), rng.normal(size=4)
+        r = v.single_neuron_chain(w, b, x=x, y=y, loss="cross_entropy")
+        a = _chain_output(w, b, x)
+        assert r["a"][-1] == pytest.approx(a, rel=1e-12)
+        assert r["cost"] == pytest.approx(-(y * np.log(a) + (1 - y) * np.log(1 - a)), rel=1e-12)
+        assert r["dC_da4"] == pytest.approx((a - y) / (a * (1 - a)), rel=1e-10)  # dC/da_4 of the cross-entropy
+        np.testing.assert_allclose(r["grad_b"], _finite_difference_grads(w, b, x, y, "cross_entropy"),
+                                   rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(r["grad_b_product"], r["grad_b"], rtol=1e-12)
+        # dC/db_4 = sigma'(z_4) dC/da_4 = a - y: cross-entropy cancels sigma' at the output
+        assert r["grad_b"][-1] == pytest.approx(a - y, rel=1e-10)
+
+
+def test_single_neuron_chain_length_comes_from_the_sequence():
+    r = v.single_neuron_chain([0.5, -1.0, 2.0, 0.3, 1.1, -0.4], 0.1)
+    assert r["grad_b"].shape == (6,) and r["factors"].shape == (5,)
+    np.testing.assert_allclose(r["grad_b"], _finite_difference_grads(r["w"], r["b"], 1.0, 0.0), rtol=1e-5)
+    assert v.single_neuron_chain(1.0, [0.0, 0.1])["grad_b"].shape == (2,)
+    assert v.single_neuron_chain(1.0, 0.0)["grad_b"].shape == (4,)  # the lecture's 4 layers
 
 
 def test_small_weights_vanish_and_nielsens_w100_case_explodes_by_25_per_layer():
