@@ -33,6 +33,15 @@ inputs (float16, bfloat16) are computed in float32 and the loss is returned in
 float32, as Keras's mixed-precision guide recommends for losses (ε = 1e-7 does
 not exist in float16); float32 and float64 stay in their own dtype.
 
+Bad values. Called eagerly (values known), out-of-range inputs raise a
+``ValueError`` naming the argument (targets of ``binary_cross_entropy`` and
+``msle``, integer labels of ``log_likelihood``, labels of ``hinge``). Inside a
+TensorFlow graph (``tf.function``, ``model.fit``) the label checks of
+``log_likelihood`` and ``hinge`` become run-time assertions
+(``InvalidArgumentError`` with the same message); XLA (``jit_compile=True``,
+Keras's default on a GPU) drops assertions, so the loss of the offending
+samples is also NaN there, never a silently wrong number.
+
 Shapes. ``y_pred`` is ``(batch, outputs)`` (any leading axes work; the last axis
 is the outputs). ``y_true`` has the same shape, or one axis fewer/more of size 1
 (``(batch,)`` against ``(batch, 1)``, as Keras allows); anything else raises a
@@ -134,6 +143,39 @@ def _prepare(y_true, y_pred, name: str):
     return y_true, y_pred
 
 
+def _graph_check(ok, message, *data):
+    """Assert ``ok`` when the loss runs inside a TensorFlow graph (``tf.function``,
+    ``model.fit``), where the eager NumPy checks cannot see the values.
+
+    The assertion raises ``tf.errors.InvalidArgumentError`` carrying ``message``
+    at run time. XLA (``jit_compile=True``, Keras's default on a GPU) drops
+    assertions, so every caller also turns the offending samples' loss into NaN
+    (see :func:`_poison`): the run does not silently train on a wrong loss.
+    Other backends and symbolic ``KerasTensor`` inputs skip the assertion.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    if not tf.is_tensor(ok):
+        return
+    tf.debugging.Assert(ok, [message, *data], summarize=8)
+
+
+def _poison(valid, loss):
+    """The per-sample ``loss`` where ``valid``, NaN elsewhere (the graph-mode guard)."""
+    return ops.where(valid, loss, ops.cast(float("nan"), loss.dtype))
+
+
+def _values_in(name, arg, values, low, high, hint=""):
+    """Eager check: every value of ``values`` (a NumPy array or None) lies in [low, high]."""
+    if values is None or values.size == 0:
+        return
+    lo, hi = np.min(values), np.max(values)
+    if lo < low or hi > high:
+        raise ValueError(f"{name}: {arg} must lie in [{low:g}, {high:g}]; got min {lo:g}, max {hi:g}.{hint}")
+
+
 def _clip_probability(p):
     eps = _epsilon()
     return ops.clip(p, eps, 1.0 - eps)
@@ -190,7 +232,12 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
 
         C_x = sum_j [ max(z_j, 0) - z_j y_j + ln(1 + exp(-|z_j|)) ]
 
-    is used: finite and exact for any z, gradient sigma(z) - y.
+    is used, as ``softplus(z_j) - z_j y_j`` with ``keras.ops.softplus``
+    (softplus(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^{-|z|})), whose
+    gradient is sigma(z) itself: no ``relu``/``abs`` kink (TensorFlow gives
+    those a zero gradient at z = 0). So the value is finite and exact for
+    any z and the gradient is sigma(z) - y everywhere, 0.5 - y at z = 0
+    exactly.
     With probabilities, a is first clipped into ``[ε, 1 - ε]``, ε = 1e-7
     (Keras's rule), so a = 0 or 1 gives a finite loss (ln ε ≈ -16.1) and no
     gradient beyond the clip; ``ln(1 - a)`` is computed as ``log1p(-a)``.
@@ -202,20 +249,30 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
 
     Args:
         y_true: targets in [0, 1], shape ``(batch, outputs)``.
-        y_pred: probabilities a (or logits z if ``from_logits``), same shape.
+        y_pred: probabilities a in [0, 1] (or logits z if ``from_logits``),
+            same shape.
         from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
 
+    Raises:
+        ValueError: (when called eagerly, with values known) ``y_true``
+            outside [0, 1], or probabilities ``y_pred`` outside [0, 1] (the
+            usual sign of logits passed without ``from_logits=True``).
+
     Reference:
         - [Nielsen, NNDL ch. 3, eq. (57)](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
-    y_true, y_pred = _prepare(y_true, y_pred, "binary_cross_entropy")
+    name = "binary_cross_entropy"
+    y_true, y_pred = _prepare(y_true, y_pred, name)
+    _values_in(name, "y_true", _concrete(y_true), 0.0, 1.0)
     if from_logits:
         z = y_pred
-        per_output = ops.relu(z) - z * y_true + ops.log1p(ops.exp(-ops.abs(z)))
+        per_output = ops.softplus(z) - z * y_true
     else:
+        _values_in(name, "y_pred", _concrete(y_pred), 0.0, 1.0,
+                   " Probabilities a are expected; for logits z pass from_logits=True.")
         a = _clip_probability(y_pred)
         per_output = -(y_true * ops.log(a) + (1.0 - y_true) * ops.log1p(-a))
     return ops.sum(per_output, axis=-1)
@@ -241,14 +298,28 @@ def log_likelihood(y_true, y_pred, from_logits=False):
 
     ``y_true`` may be integer class labels, shape ``(batch,)`` or
     ``(batch, 1)``, or one-hot rows of y_pred's shape; for one-hot rows the
-    same number is ``-sum_j y_j ln a_j`` (a soft label row gives the
-    cross-entropy of the two distributions). With ``from_logits=True`` y_pred
-    is z and ``-ln a_y = ln sum_k e^{z_k} - z_y`` is computed stably (logsumexp
-    subtracts max z first); the gradient
-    is a - y. With probabilities, a is clipped into ``[ε, 1 - ε]``, ε = 1e-7.
-    Integer labels are turned into one-hot rows first, so both label forms
-    run the same arithmetic and give the same numbers. The logits form uses
-    that each row of y_true sums to 1 (one-hot or a distribution).
+    same number is ``-sum_j y_j ln a_j``, and a soft label row (any
+    non-negative weights y_j) gives that same sum, the cross-entropy of the
+    two distributions. With probabilities, a is clipped into ``[ε, 1 - ε]``,
+    ε = 1e-7. With ``from_logits=True`` y_pred is z and, since
+    ``-ln a_j = logsumexp(z) - z_j``,
+
+        C_x = (sum_j y_j) * logsumexp(z) - sum_j y_j z_j,
+
+    computed stably (logsumexp subtracts max z first): the same number as
+    the probability form for any label row, one-hot, soft, or not summing to
+    1. Its gradient is ``(sum_j y_j) a - y``, which is a - y for one-hot y,
+    with no kink anywhere (at tied logits too). Integer labels are turned
+    into one-hot rows first, so both label forms run the same arithmetic and
+    give the same numbers.
+
+    Integer labels must lie in [0, classes - 1] (the classic mistake is
+    labels 1..10 for ten classes). Called eagerly, a bad label raises
+    ``ValueError``. Inside a TensorFlow graph (``tf.function``,
+    ``model.fit``) a run-time assertion raises ``InvalidArgumentError`` with
+    the same message, and because XLA (``jit_compile=True``) drops
+    assertions, the loss of a sample with a bad label is also NaN, never a
+    silent 0.
 
     Keras twins: ``categorical_crossentropy`` (one-hot) and
     ``sparse_categorical_crossentropy`` (integers). They are equal on a
@@ -256,13 +327,17 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     takes a as given, as the lecture does.
 
     Args:
-        y_true: class labels (integers) or one-hot rows.
+        y_true: class labels (integers) or one-hot (or soft) label rows.
         y_pred: softmax outputs a (or logits z if ``from_logits``),
             shape ``(batch, classes)`` with at least two classes.
         from_logits: whether ``y_pred`` holds logits z.
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
+
+    Raises:
+        ValueError: a single class, shapes that do not fit, or (eagerly)
+            integer labels outside [0, classes - 1] or not whole numbers.
 
     Reference:
         - [Nielsen, NNDL ch. 3, eq. (80)](http://neuralnetworksanddeeplearning.com/chap3.html)
@@ -277,7 +352,9 @@ def log_likelihood(y_true, y_pred, from_logits=False):
             f"always 1); got y_pred.shape={tuple(y_pred.shape)}. For one output use "
             "binary_cross_entropy."
         )
-    if _is_integer_labels(y_true, y_pred):
+    valid = None  # graph mode, integer labels: which samples have a label in range
+    integer_labels = _is_integer_labels(y_true, y_pred)
+    if integer_labels:
         if len(y_true.shape) == len(y_pred.shape):
             y_true = ops.squeeze(y_true, -1)
         for a, b in zip(y_true.shape, y_pred.shape[:-1]):
@@ -286,15 +363,21 @@ def log_likelihood(y_true, y_pred, from_logits=False):
         n_classes = y_pred.shape[-1]
         if n_classes is None:
             raise ValueError(f"{name}: integer labels need a known number of classes; got y_pred.shape={tuple(y_pred.shape)}.")
+        range_message = (
+            f"{name}: integer labels y_true must be whole numbers in [0, {n_classes - 1}] for "
+            f"y_pred.shape={tuple(y_pred.shape)} (labels 1..{n_classes} are off by one)"
+        )
         labels = _concrete(y_true)
         if labels is not None:
             if not np.all(labels == np.round(labels)):
                 raise ValueError(f"{name}: integer labels y_true must be whole numbers; got {labels!r}.")
             if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-                raise ValueError(
-                    f"{name}: labels y_true must lie in [0, {n_classes - 1}] for "
-                    f"y_pred.shape={tuple(y_pred.shape)}; got min {labels.min()}, max {labels.max()}."
-                )
+                raise ValueError(f"{range_message}; got min {labels.min()}, max {labels.max()}.")
+        else:
+            valid = ops.logical_and(y_true >= 0, y_true < n_classes)
+            if "float" in keras.backend.standardize_dtype(y_true.dtype):
+                valid = ops.logical_and(valid, ops.equal(y_true, ops.floor(y_true)))
+            _graph_check(ops.all(valid), range_message + "; got min, max:", ops.min(y_true), ops.max(y_true))
         y_true = ops.one_hot(ops.cast(y_true, "int32"), n_classes, dtype=y_pred.dtype)
     else:
         y_true = ops.cast(y_true, y_pred.dtype)
@@ -306,9 +389,13 @@ def log_likelihood(y_true, y_pred, from_logits=False):
             )
 
     if from_logits:
-        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j) = logsumexp(z) - sum_j y_j z_j  (rows of y sum to 1)
-        return ops.logsumexp(y_pred, axis=-1) - ops.sum(y_true * y_pred, axis=-1)
-    return -ops.sum(y_true * ops.log(_clip_probability(y_pred)), axis=-1)
+        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j) = (sum_j y_j) logsumexp(z) - sum_j y_j z_j
+        lse = ops.logsumexp(y_pred, axis=-1)
+        dot = ops.sum(y_true * y_pred, axis=-1)
+        loss = lse - dot if integer_labels else ops.sum(y_true, axis=-1) * lse - dot
+    else:
+        loss = -ops.sum(y_true * ops.log(_clip_probability(y_pred)), axis=-1)
+    return loss if valid is None else _poison(valid, loss)
 
 
 @_register
@@ -324,6 +411,9 @@ def msle(y_true, y_pred):
     non-negative targets (counts, prices); values below ε = 1e-7 are raised to
     ε, as Keras does, so the log is always defined (and y_pred below ε gets no
     gradient). Equal to ``keras.losses.mean_squared_logarithmic_error``.
+    Negative targets are a data error and raise (eagerly); negative
+    predictions are legitimate during training (a linear output) and are
+    raised to ε as described.
 
     Args:
         y_true: non-negative targets, shape ``(batch, outputs)``.
@@ -331,8 +421,15 @@ def msle(y_true, y_pred):
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
+
+    Raises:
+        ValueError: (when called eagerly) a negative value in ``y_true``.
+
+    Reference:
+        - [Keras, `mean_squared_logarithmic_error`](https://keras.io/api/losses/regression_losses/#meansquaredlogarithmicerror-function)
     """
     y_true, y_pred = _prepare(y_true, y_pred, "msle")
+    _values_in("msle", "y_true", _concrete(y_true), 0.0, np.inf, " MSLE is for non-negative targets (counts, prices).")
     eps = _epsilon()
     log_pred = ops.log(ops.maximum(y_pred, eps) + 1.0)
     log_true = ops.log(ops.maximum(y_true, eps) + 1.0)
@@ -355,6 +452,9 @@ def mae(y_true, y_pred):
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
+
+    Reference:
+        - [Willmott & Matsuura, 2005](https://doi.org/10.3354/cr030079)
     """
     y_true, y_pred = _prepare(y_true, y_pred, "mae")
     return ops.mean(ops.abs(y_true - y_pred), axis=-1)
@@ -377,6 +477,10 @@ def mape(y_true, y_pred):
 
     Returns:
         The per-sample loss in percent, shape ``(batch,)``.
+
+    Reference:
+        - [Hyndman & Koehler, 2006](https://doi.org/10.1016/j.ijforecast.2006.03.001)
+        - [de Myttenaere et al., 2016](https://arxiv.org/abs/1605.02541)
     """
     y_true, y_pred = _prepare(y_true, y_pred, "mape")
     denominator = ops.maximum(ops.abs(y_true), _epsilon())
@@ -422,11 +526,18 @@ def hinge(y_true, y_pred):
 
         L = 1/n sum_i max(0, 1 - y_i ŷ_i),   y_i in {-1, +1};
 
-    per sample, the mean over the outputs. Labels 0 are read as -1 (so
-    ``{0, 1}`` labels are converted by y -> 2y - 1, as Keras converts them);
-    any other label value raises a ``ValueError`` when the labels are known
-    (called eagerly; inside a compiled graph values are not inspected). Equal
-    to ``keras.losses.hinge`` for ``{-1, +1}`` labels and for ``{0, 1}`` labels.
+    per sample, the mean over the outputs. The label rule, per batch (per
+    call): labels are either all in {-1, +1}, used as they are, or all in
+    {0, 1}, converted by y -> 2y - 1 (as Keras converts a batch of 0/1
+    labels). A batch that mixes 0 with -1, or holds any other value, is
+    rejected: eagerly with a ``ValueError``, inside a TensorFlow graph
+    (``tf.function``, ``model.fit``) by a run-time assertion
+    (``InvalidArgumentError``, same message) and, as XLA drops assertions,
+    a NaN loss for every sample of that batch. A batch of only 0s and 1s is
+    always read as {0, 1}; mixing the two codings across batches cannot be
+    seen from one batch, so keep one coding for the whole data set.
+    Equal to ``keras.losses.hinge`` for ``{-1, +1}`` labels and for ``{0, 1}``
+    labels.
 
     Args:
         y_true: labels in {-1, +1} (or {0, 1}), shape ``(batch, outputs)``.
@@ -435,16 +546,39 @@ def hinge(y_true, y_pred):
     Returns:
         The per-sample loss, shape ``(batch,)``.
 
+    Raises:
+        ValueError: (when called eagerly) labels outside {-1, 0, +1}, or a
+            batch mixing 0 and -1.
+
     Reference:
         - [Rosasco et al., "Are loss functions all the same?", 2004](https://doi.org/10.1162/089976604773135104)
     """
-    y_true, y_pred = _prepare(y_true, y_pred, "hinge")
+    name = "hinge"
+    y_true, y_pred = _prepare(y_true, y_pred, name)
+    rule = "labels y_true must be all in {-1, +1} or all in {0, 1} (converted by y -> 2y - 1)"
     labels = _concrete(y_true)
-    if labels is not None and not np.all(np.isin(labels, (-1.0, 0.0, 1.0))):
-        bad = np.unique(labels[~np.isin(labels, (-1.0, 0.0, 1.0))])[:5]
-        raise ValueError(f"hinge: labels y_true must be -1 or +1 (or 0/1, converted); got values {bad.tolist()}.")
-    y_true = ops.where(ops.equal(y_true, 0.0), -1.0, y_true)
-    return ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+    if labels is not None:
+        allowed = np.isin(labels, (-1.0, 0.0, 1.0))
+        if not np.all(allowed):
+            bad = np.unique(labels[~allowed])[:5]
+            raise ValueError(f"{name}: {rule}; got values {bad.tolist()}.")
+        if np.any(labels == 0.0) and np.any(labels == -1.0):
+            raise ValueError(f"{name}: {rule}; got a batch mixing 0 and -1.")
+    # a batch whose smallest label is >= 0 is a {0, 1} batch: y -> 2y - 1 (m = 1), else y (m = 0)
+    y_min = ops.min(y_true)
+    m = ops.cast(y_min >= 0, y_true.dtype)
+    signs = y_true * (1.0 + m) - m
+    loss = ops.mean(ops.maximum(1.0 - signs * y_pred, 0.0), axis=-1)
+    if labels is not None:
+        return loss
+    # after the conversion every label must be -1 or +1: min |s| = max |s| = 1
+    magnitude = ops.abs(signs)
+    valid = ops.logical_and(ops.equal(ops.min(magnitude), 1.0), ops.equal(ops.max(magnitude), 1.0))
+    _graph_check(
+        valid, f"{name}: {rule}; got a batch mixing 0 and -1, or other values. Labels min, max:",
+        y_min, ops.max(y_true),
+    )
+    return _poison(valid, loss)
 
 
 # --- Loss classes that remember from_logits when a model is saved -------------
@@ -454,12 +588,23 @@ def hinge(y_true, y_pred):
 class BinaryCrossEntropy(keras.losses.Loss):
     """:func:`binary_cross_entropy` as a ``keras.losses.Loss`` that saves ``from_logits``.
 
+    Per sample, summed over the outputs j (then reduced over the batch, by
+    default the mean, the lecture's 1/n):
+
+        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ],   a_j = sigma(z_j),
+
+    computed from the logits z as ``sum_j [max(z_j, 0) - z_j y_j +
+    ln(1 + exp(-|z_j|))]`` when ``from_logits=True`` (stable for any z,
+    gradient sigma(z) - y), else from a clipped into ``[ε, 1 - ε]``.
     ``model.compile(loss=BinaryCrossEntropy(from_logits=True))`` survives
     ``model.save`` / ``keras.models.load_model`` with the flag intact.
 
     Args:
         from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
         reduction, name, dtype: as for any ``keras.losses.Loss``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, eq. (57)](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="binary_cross_entropy", dtype=None):
@@ -477,9 +622,21 @@ class BinaryCrossEntropy(keras.losses.Loss):
 class LogLikelihood(keras.losses.Loss):
     """:func:`log_likelihood` as a ``keras.losses.Loss`` that saves ``from_logits``.
 
+    Per sample of class y, with softmax outputs a_j = e^{z_j} / sum_k e^{z_k}
+    (then reduced over the batch, by default the mean, the lecture's 1/n):
+
+        C_x = -ln a_y = logsumexp(z) - z_y,
+
+    the right-hand form (stable for any z, gradient a - y) when
+    ``from_logits=True``; for label rows y it is ``-sum_j y_j ln a_j``.
+    Integer labels or one-hot rows, as :func:`log_likelihood` takes them.
+
     Args:
         from_logits: whether ``y_pred`` holds logits z instead of softmax(z).
         reduction, name, dtype: as for any ``keras.losses.Loss``.
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, eq. (80)](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="log_likelihood", dtype=None):
@@ -617,20 +774,56 @@ def _walk_layers(layer):
         yield from _walk_layers(sub)
 
 
+def _regularizers(layer):
+    """``(attribute, regulariser)`` for every ``*_regularizer`` the layer has set."""
+    found = []
+    for attr in dir(layer):
+        if attr.endswith("regularizer") and not attr.startswith("_"):
+            try:
+                reg = getattr(layer, attr)
+            except Exception:  # a property that cannot be read on this layer
+                continue
+            if reg is not None:
+                found.append((attr, reg))
+    return found
+
+
+def _resolve_compiled_loss(loss):
+    """model.loss as a callable: source_lib names (``"half_mse"``, ``"source_lib>half_mse"``)
+    through :func:`get`, other strings through ``keras.losses.get``."""
+    if isinstance(loss, str):
+        key = loss.removeprefix("source_lib>")
+        return get(key) if key in LOSSES else keras.losses.get(loss)
+    if callable(loss):
+        return loss
+    raise ValueError(
+        f"regularised_objective needs one loss (a name or a callable); model.loss is {loss!r} "
+        f"of type {type(loss).__name__}."
+    )
+
+
 def regularised_objective(model, x, y) -> dict:
     """Evaluate the lecture's E(X, Y, w) = C(X, Y, w) + lambda R(w) for a compiled model.
 
+        E = C + lambda R,   R = sum w^2 (L2)  or  R = sum |w| (L1),
+
     C is the compiled loss averaged over the samples (the data term). R is
-    computed here from the weights: ``R = sum w^2`` for ``keras.regularizers.L2``
-    and ``R = sum |w|`` for ``L1``, over every kernel/bias that carries the
+    computed here from the weights, over every kernel/bias that carries the
     regulariser; lambda is the regulariser's factor. E is C plus Keras's own
     penalty ``sum(model.losses)``, which is what ``model.fit`` minimises, so the
-    identity E - C = lambda R is a check of Keras's bookkeeping against the formula
-    (it holds when those regularisers are the model's only extra losses: an
-    activity regulariser or an ``add_loss`` term would be in E too).
+    identity E - C = lambda R is a check of Keras's bookkeeping against the formula.
+    It holds when those regularisers are the model's only extra losses: a
+    regulariser this helper does not count (activity, recurrent, depthwise,
+    embeddings, ...) raises a ``ValueError``, and any other extra term in
+    ``model.losses`` (an ``add_loss``) gives a ``UserWarning``.
 
     Keras's ``L2(l2)`` adds ``l2 * sum w^2``: no ½ and no 1/n, so Nielsen's
     ``lambda/(2n) sum w^2`` is ``L2(lambda / (2 n))``.
+
+    ``model.loss`` may be a callable (``compile(loss=source_lib.losses.half_mse)``,
+    which is what ``fit`` needs: Keras does not resolve source_lib's names by
+    string), a Keras loss name, or a source_lib name such as ``"half_mse"``
+    (resolved here through :func:`get`).
 
     Args:
         model: a compiled Keras model whose regularised layers all use one
@@ -641,21 +834,44 @@ def regularised_objective(model, x, y) -> dict:
         ``dict(C=..., R=..., E=..., lam=..., kind="l1"|"l2")`` of Python floats.
 
     Raises:
-        ValueError: no regulariser, mixed kinds/factors, or an L1L2 regulariser.
+        ValueError: no regulariser, mixed kinds/factors, an L1L2 or custom
+            regulariser, or a regulariser other than kernel_/bias_regularizer.
+
+    Reference:
+        - [Goodfellow, Bengio & Courville, "Deep Learning", sec. 7.1](https://www.deeplearningbook.org/contents/regularization.html)
     """
+    import warnings
+
     if getattr(model, "loss", None) is None:
         raise ValueError("model must be compiled with a loss (model.compile(loss=...)).")
+    loss = _resolve_compiled_loss(model.loss)
     regularised = []  # (kind, factor, variable)
     for layer in _walk_layers(model):
-        for attr, weight in (("kernel_regularizer", "kernel"), ("bias_regularizer", "bias")):
-            reg = getattr(layer, attr, None)
-            if reg is None or getattr(layer, weight, None) is None:
-                continue
-            config = reg.get_config()
-            if isinstance(reg, keras.regularizers.L1L2) or set(config) - {"l1", "l2"} or len(config) != 1:
+        found = _regularizers(layer)
+        weights = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
+        uncounted = [
+            f"{attr}={type(reg).__name__}"
+            for attr, reg in found
+            if attr not in weights or getattr(layer, weights[attr], None) is None
+        ]
+        if uncounted:
+            raise ValueError(
+                f"regularised_objective counts the kernel_regularizer and bias_regularizer of layers "
+                f"that own that kernel/bias only; layer {layer.name!r} has {', '.join(uncounted)}, "
+                "whose penalty would be in E but not in lambda R."
+            )
+        for attr, reg in found:
+            weight = weights[attr]
+            config = reg.get_config() if isinstance(reg, keras.regularizers.Regularizer) else None
+            if (
+                config is None
+                or isinstance(reg, keras.regularizers.L1L2)
+                or set(config) - {"l1", "l2"}
+                or len(config) != 1
+            ):
                 raise ValueError(
                     f"regularised_objective handles keras.regularizers.L1 or L2 only; "
-                    f"layer {layer.name!r} has {type(reg).__name__}({config})."
+                    f"layer {layer.name!r} has {attr}={type(reg).__name__}({config or ''})."
                 )
             (kind, factor), = config.items()
             regularised.append((kind, float(factor), getattr(layer, weight)))
@@ -667,9 +883,6 @@ def regularised_objective(model, x, y) -> dict:
     (kind, lam), = kinds
 
     y_pred = model(x, training=False)
-    loss = model.loss
-    if isinstance(loss, str):
-        loss = keras.losses.get(loss)
     if isinstance(loss, keras.losses.Loss):
         c = float(ops.convert_to_numpy(loss(y, y_pred)))
     else:
@@ -680,4 +893,10 @@ def regularised_objective(model, x, y) -> dict:
         w = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
         r += float(np.sum(w * w) if kind == "l2" else np.sum(np.abs(w)))
     penalty = float(sum(float(ops.convert_to_numpy(p)) for p in model.losses))
+    if not np.isclose(penalty, lam * r, rtol=1e-4, atol=1e-6):
+        warnings.warn(
+            f"model.losses sums to {penalty:.6g} but lambda R = {lam * r:.6g}: the model has extra "
+            "loss terms (add_loss?) besides the kernel/bias regularisers, so E - C != lambda R.",
+            stacklevel=2,
+        )
     return {"C": c, "R": r, "E": c + penalty, "lam": lam, "kind": kind}

@@ -187,6 +187,66 @@ def test_binary_cross_entropy_from_logits():
     )
 
 
+def test_log_likelihood_from_logits_soft_targets_equal_the_probability_form():
+    """-sum_j y_j ln softmax(z)_j for rows y that are soft or do not sum to 1:
+    (sum y) logsumexp(z) - y.z, against NumPy float64 and Keras."""
+    z = RNG.normal(size=(16, 5)) * 3
+    log_a = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+    for y in (np_softmax(RNG.normal(size=(16, 5))), RNG.uniform(0, 2, size=(16, 5)), 0.5 * np.eye(5)[RNG.integers(0, 5, 16)]):
+        expected = -np.sum(y * log_a, axis=-1)
+        got = L.log_likelihood(y, z, from_logits=True).numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.testing.assert_allclose(got, L.log_likelihood(y, np.exp(log_a)).numpy(), rtol=1e-9)
+        np.testing.assert_allclose(
+            got, keras.losses.categorical_crossentropy(y, z, from_logits=True).numpy(), rtol=1e-12
+        )
+
+
+def test_logits_gradients_have_no_kink_at_zero_or_ties():
+    """TF gives relu/abs/max a zero gradient at 0; the logits forms must still give
+    sigma(z) - y at z = 0 exactly (and at +-1e4), as Keras's own BCE does."""
+    y = np.array([[0.0, 1.0, 0.3, 0.0, 1.0, 0.0, 1.0]])
+    for dtype in ("float32", "float64"):
+        z = tf.constant([[0.0, 0.0, 0.0, 1e4, 1e4, -1e4, -1e4]], dtype=dtype)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(z)
+            ours = tf.reduce_sum(L.binary_cross_entropy(y, z, from_logits=True))
+            twin = tf.reduce_sum(y.shape[-1] * keras.losses.binary_crossentropy(y.astype(dtype), z, from_logits=True))
+        g = tape.gradient(ours, z).numpy()
+        np.testing.assert_allclose(g, tape.gradient(twin, z).numpy(), rtol=1e-6, atol=1e-7)
+        sig = 1 / (1 + np.exp(-z.numpy().astype(np.float64).clip(-700, 700)))
+        np.testing.assert_allclose(g, sig - y, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(g[0, :2], [0.5, -0.5])  # exactly
+    # log-likelihood: logsumexp's gradient is softmax(z) even at tied logits
+    one_hot = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    z = tf.constant([[0.0, 0.0, 0.0], [1e4, 1e4, -1e4], [-1e4, 0.0, 0.0]], dtype="float64")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        ours = tf.reduce_sum(L.log_likelihood(one_hot, z, from_logits=True))
+        twin = tf.reduce_sum(keras.losses.categorical_crossentropy(one_hot, z, from_logits=True))
+    g = tape.gradient(ours, z).numpy()
+    assert np.isfinite(g).all()
+    np.testing.assert_allclose(g, np_softmax(z.numpy()) - one_hot, atol=1e-12)
+    np.testing.assert_allclose(g, tape.gradient(twin, z).numpy(), atol=1e-12)
+
+
+def test_eager_range_checks_name_the_argument():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: y_true must lie in \[0, 1\]"):
+        L.binary_cross_entropy(np.array([[2.0]]), np.array([[0.5]]))
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: y_true"):
+        L.binary_cross_entropy(np.array([[-1.0]]), np.array([[0.5]]), from_logits=True)
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: y_pred.*from_logits=True"):
+        L.binary_cross_entropy(np.array([[1.0]]), np.array([[3.0]]))
+    with pytest.raises(ValueError, match=r"msle: y_true must lie in \[0, inf\]"):
+        L.msle(np.array([[-1.0]]), np.array([[0.5]]))
+    # a negative prediction is legitimate (linear output): raised to eps, as Keras does
+    np.testing.assert_allclose(
+        L.msle(np.array([[1.0]]), np.array([[-2.0]])).numpy(),
+        keras.losses.mean_squared_logarithmic_error(np.array([[1.0]]), np.array([[-2.0]])).numpy(),
+        rtol=1e-12,
+    )
+
+
 def test_log_likelihood_integer_and_one_hot_labels_agree_with_numpy_and_keras():
     labels = RNG.integers(0, 10, size=32)
     one_hot = np.eye(10)[labels]
@@ -206,6 +266,35 @@ def test_log_likelihood_integer_and_one_hot_labels_agree_with_numpy_and_keras():
         keras.losses.categorical_crossentropy(one_hot, z, from_logits=True).numpy(),
         rtol=1e-12,
     )
+
+
+def test_log_likelihood_out_of_range_labels_fail_inside_tf_function_and_fit():
+    """Labels 1..n for n classes (the classic mistake): inside a graph the
+    one-hot row of label n would be all zeros and the loss silently 0."""
+    z = tf.constant(RNG.normal(size=(4, 3)))
+    f = _graph(L.log_likelihood)
+    np.testing.assert_allclose(
+        f(tf.constant([0, 1, 2, 2]), z).numpy(), np_log_likelihood(np.array([0, 1, 2, 2]), z.numpy()), rtol=1e-12
+    )
+    for bad in ([1, 2, 3, 3], [-1, 0, 1, 2], [0.0, 1.5, 2.0, 1.0]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"log_likelihood: integer labels y_true.*\[0, 2\]"):
+            f(tf.constant(bad), z)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="off by one"):
+        _graph(lambda y, p: L.log_likelihood(y, p, from_logits=True))(tf.constant([[3], [1], [2], [1]]), z)
+    # XLA drops the assertion: the bad sample's loss is NaN, the others are exact
+    got = _graph(L.log_likelihood, jit=True)(tf.constant([1, 2, 3, 1]), tf.nn.softmax(z)).numpy()
+    assert np.isnan(got[2])
+    np.testing.assert_allclose(got[[0, 1, 3]], np_log_likelihood(np.array([1, 2, 1]), np_softmax(z.numpy())[[0, 1, 3]]), rtol=1e-9)
+
+    keras.utils.set_random_seed(5)
+    x, labels = RNG.normal(size=(8, 4)).astype("float32"), np.arange(1, 9) % 3 + 1  # labels 1..3, 3 classes
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss=L.log_likelihood, jit_compile=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="off by one"):
+        model.fit(x, labels, epochs=1, batch_size=8, verbose=0)
+    model.compile(optimizer="sgd", loss=L.log_likelihood, jit_compile=True)
+    assert np.isnan(model.evaluate(x, labels, batch_size=8, verbose=0))
+    assert np.isfinite(model.evaluate(x, labels - 1, batch_size=8, verbose=0))
 
 
 def test_log_likelihood_rejects_bad_labels_and_single_class():
@@ -236,8 +325,41 @@ def test_hinge_labels_zero_one_are_converted_and_others_rejected():
     y01 = (y_pm + 1) / 2
     np.testing.assert_array_equal(L.hinge(y01, a).numpy(), L.hinge(y_pm, a).numpy())
     np.testing.assert_allclose(L.hinge(y01, a).numpy(), keras.losses.hinge(y01, a).numpy(), rtol=1e-12)
-    with pytest.raises(ValueError, match=r"-1 or \+1.*0\.5"):
+    np.testing.assert_allclose(L.hinge(y01, a).numpy(), np_hinge(2 * y01 - 1, a), rtol=1e-12)
+    # batches of one coding only: all +1, all 0, all -1
+    for y in (np.ones((2, 3)), np.zeros((2, 3)), -np.ones((2, 3))):
+        np.testing.assert_allclose(L.hinge(y, a[:2]).numpy(), keras.losses.hinge(y, a[:2]).numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"y_true.*-1, \+1.*0\.5"):
         L.hinge(np.array([[0.5, 1.0]]), np.array([[0.2, 0.3]]))
+    # 0 and -1 in one batch (even in different rows) is ambiguous: rejected, not read as -1
+    with pytest.raises(ValueError, match="y_true.*mixing 0 and -1"):
+        L.hinge(np.array([[-1.0], [0.0], [1.0]]), np.zeros((3, 1)))
+
+
+def _graph(fn, jit=False):
+    return tf.function(fn, jit_compile=jit)
+
+
+def test_hinge_label_checks_hold_inside_a_graph():
+    """Inside tf.function the values are not known when the loss is traced: a
+    run-time assertion names the rule; under XLA (which drops assertions) the
+    batch's loss is NaN instead of a silent 0 -> -1 conversion."""
+    y_pm = RNG.choice([-1.0, 1.0], size=(12, 3))
+    a = RNG.normal(size=(12, 3))
+    f = _graph(L.hinge)
+    for y in (y_pm, (y_pm + 1) / 2):
+        np.testing.assert_allclose(f(tf.constant(y), tf.constant(a)).numpy(), keras.losses.hinge(y, a).numpy(), rtol=1e-12)
+    mixed = tf.constant([[-1.0, 1.0], [0.0, 1.0], [1.0, -1.0]])
+    scores = tf.constant(np.zeros((3, 2), dtype="float32"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="hinge: labels y_true.*mixing 0 and -1"):
+        f(mixed, scores)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="hinge: labels y_true"):
+        f(tf.constant([[0.5, 1.0]]), tf.constant([[0.2, 0.3]]))
+    # under XLA the batch's loss is NaN, not a silent 0 -> -1
+    assert np.isnan(_graph(L.hinge, jit=True)(mixed, scores).numpy()).all()
+    np.testing.assert_allclose(
+        _graph(L.hinge, jit=True)(tf.constant(y_pm), tf.constant(a)).numpy(), keras.losses.hinge(y_pm, a).numpy(), rtol=1e-12
+    )
 
 
 # --- shapes, stability, dtypes -------------------------------------------------
@@ -372,6 +494,54 @@ def test_regularised_objective_E_minus_C_is_lambda_R(kind):
     assert out["E"] - out["C"] == pytest.approx(lam * out["R"], rel=1e-5)
     # E is what Keras itself reports as the training objective
     assert out["E"] == pytest.approx(model.evaluate(x, y, batch_size=len(x), verbose=0), rel=1e-5)
+
+
+def test_regularised_objective_resolves_source_lib_loss_names():
+    """Keras cannot resolve 'half_mse' by string (fit fails), but a model compiled
+    that way can still be evaluated here: the name goes through losses.get."""
+    reg = keras.regularizers.L2(0.05)
+    x = RNG.normal(size=(6, 3)).astype("float32")
+    y = RNG.normal(size=(6, 2)).astype("float32")
+    for name in ("half_mse", "source_lib>half_mse", "mean_squared_error"):
+        keras.utils.set_random_seed(2)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_regularizer=reg)])
+        model.compile(optimizer="sgd", loss=name)
+        out = L.regularised_objective(model, x, y)
+        pred = model.predict(x, verbose=0).astype(np.float64)
+        expected = np.mean(np_half_mse(y, pred)) if "half" in name else np.mean((y - pred) ** 2)
+        assert out["C"] == pytest.approx(expected, rel=1e-5), name
+        assert out["E"] - out["C"] == pytest.approx(0.05 * np.sum(model.layers[0].kernel.numpy().astype(np.float64) ** 2), rel=1e-5)
+
+
+def test_regularised_objective_refuses_regularisers_it_does_not_count():
+    reg = keras.regularizers.L2(0.01)
+    x, y = np.zeros((2, 3), "float32"), np.zeros((2, 2), "float32")
+    models = {
+        "activity_regularizer": [keras.layers.Dense(2, kernel_regularizer=reg, activity_regularizer=reg)],
+        "recurrent_regularizer": [
+            keras.layers.Reshape((3, 1)),
+            keras.layers.SimpleRNN(2, kernel_regularizer=reg, recurrent_regularizer=reg),
+        ],
+    }
+    for attr, layers in models.items():
+        model = keras.Sequential([keras.Input((3,)), *layers])
+        model.compile(optimizer="sgd", loss=L.half_mse)
+        with pytest.raises(ValueError, match=attr):
+            L.regularised_objective(model, x, y)
+
+    class AddsALoss(keras.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(ops_sum_squares(inputs))
+            return inputs
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_regularizer=reg), AddsALoss()])
+    model.compile(optimizer="sgd", loss=L.half_mse)
+    with pytest.warns(UserWarning, match="E - C != lambda R"):
+        L.regularised_objective(model, np.ones((2, 3), "float32"), y)
+
+
+def ops_sum_squares(t):
+    return keras.ops.sum(keras.ops.square(t)) + 1.0
 
 
 def test_regularised_objective_needs_a_regulariser():
