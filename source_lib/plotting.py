@@ -224,30 +224,22 @@ def plot_learning_curves(records, quantities=("a", "C"), panel_size=(4.8, 3.4), 
     return fig
 
 
-def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size=(3.4, 2.8)):
-    """One panel per loss: the per-sample loss L(y_true, ŷ) of one output against ŷ.
+_PROBABILITY_LOSSES = ("binary_cross_entropy", "log_likelihood", "kl_divergence")
+_DEFAULT_PREDICTIONS = {
+    "binary_cross_entropy": (0.001, 0.999),
+    "log_likelihood": (0.001, 0.999),
+    "kl_divergence": (0.001, 0.999),
+    "hinge": (-2.0, 3.0),
+}
+_OTHER_PREDICTIONS = (0.01, 3.0)
 
-    Args:
-        losses: names from `source_lib.losses.LOSSES`, (label, fn) pairs or a
-            dict {label: name-or-fn}. Each fn is called as fn(y_true, y_pred)
-            with arrays of shape (points, 1).
-        y_true: the target, one number (for "hinge" use -1 or +1).
-        y_pred: the predictions ŷ (default `np.linspace(0.01, 3, 300)`).
-        ncols: panels per row.
-        panel_size: (width, height) in inches of one panel.
 
-    Returns:
-        The matplotlib Figure.
-    """
-    import numpy as np
-
-    from source_lib import losses as _losses
-
-    plt = _plt()
+def _loss_items(losses):
+    """Normalise `losses` to a list of (label, name-or-callable) pairs."""
     if isinstance(losses, str) or callable(losses):
         losses = [losses]
     if isinstance(losses, dict):
-        items = list(losses.items())
+        items = [(str(k), v) for k, v in losses.items()]
     else:
         items = []
         for item in losses:
@@ -259,21 +251,95 @@ def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size
                 items.append((getattr(item, "__name__", type(item).__name__), item))
     if not items:
         raise ValueError("losses: need at least one loss")
-    y_pred = np.linspace(0.01, 3.0, 300) if y_pred is None else np.asarray(y_pred, dtype=np.float64)
-    y_true_arr = np.full((y_pred.size, 1), float(y_true))
+    return items
+
+
+def _loss_curve(label, fn, kind, y_true, y_pred):
+    """The per-sample loss of each point of `y_pred` (1-D) against the target `y_true`."""
+    import keras
+    import numpy as np
+
+    n = y_pred.size
+    if kind in _PROBABILITY_LOSSES and (y_pred.min() < 0.0 or y_pred.max() > 1.0):
+        raise ValueError(
+            f"y_pred: {label} ({kind}) takes probabilities, so y_pred must lie in [0, 1]; "
+            f"got min {y_pred.min():g}, max {y_pred.max():g} (leave y_pred=None for the default (0, 1))."
+        )
+    if kind == "log_likelihood":  # two classes: ŷ = P(class 1), y_true = the class, 0 or 1
+        if y_true not in (0.0, 1.0):
+            raise ValueError(
+                f"y_true: {label} (log_likelihood) is drawn for two classes, ŷ = P(class 1), so y_true "
+                f"must be the class 0 or 1; got {y_true:g}."
+            )
+        return fn(np.full(n, int(y_true)), np.stack([1.0 - y_pred, y_pred], axis=-1))
+    if kind == "kl_divergence":  # Bernoulli(y) against Bernoulli(ŷ)
+        if not 0.0 <= y_true <= 1.0:
+            raise ValueError(f"y_true: {label} (kl_divergence) takes a probability in [0, 1]; got {y_true:g}.")
+        return fn(np.tile([1.0 - y_true, y_true], (n, 1)), np.stack([1.0 - y_pred, y_pred], axis=-1))
+    if isinstance(fn, keras.losses.Loss):  # its per-sample values, not the batch mean
+        return fn.call(np.full((n, 1), y_true), y_pred.reshape(-1, 1))
+    return fn(np.full((n, 1), y_true), y_pred.reshape(-1, 1))
+
+
+def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size=(3.4, 2.8)):
+    """One panel per loss: the per-sample loss L(y_true, ŷ) of one output against ŷ.
+
+    Each source_lib loss is drawn on its own default range of ŷ unless
+    `y_pred` is given: the probability losses (``binary_cross_entropy``,
+    ``log_likelihood``, ``kl_divergence``) on (0, 1) (0.001 to 0.999),
+    ``hinge`` on [-2, 3], the others and any other callable on [0.01, 3].
+    The softmax losses are drawn for **two classes**, with ŷ the predicted
+    probability of class 1: ``log_likelihood`` is -ln a_y for the outputs
+    (1 - ŷ, ŷ) and class y_true (0 or 1), and ``kl_divergence`` compares the
+    distributions (1 - y, y) and (1 - ŷ, ŷ). For the probability losses a
+    `y_pred` outside [0, 1] raises a ``ValueError``.
+
+    Args:
+        losses: names from `source_lib.losses.LOSSES`, (label, fn) pairs or a
+            dict {label: name-or-fn}. A function other than a source_lib loss
+            is called as fn(y_true, y_pred) with arrays of shape (points, 1);
+            a ``keras.losses.Loss`` object through its per-sample ``call``.
+        y_true: the target, one number (for "hinge" use -1 or +1, for
+            "log_likelihood" the class 0 or 1).
+        y_pred: the predictions ŷ for every panel (default: each loss's range
+            above, 300 points).
+        ncols: panels per row.
+        panel_size: (width, height) in inches of one panel.
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ValueError: no losses, a `y_pred` outside [0, 1] for a probability
+            loss, or a `y_true` the loss cannot take.
+    """
+    import numpy as np
+
+    from source_lib import losses as _losses
+
+    plt = _plt()
+    items = _loss_items(losses)
+    y_true = float(y_true)
+    given = None if y_pred is None else np.asarray(y_pred, dtype=np.float64).ravel()
     nrows = -(-len(items) // ncols)
     ncols = min(ncols, len(items))
     fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
-    for ax, (label, loss) in zip(axes.flat, items):
-        fn = _losses.get(loss)
-        values = np.asarray(fn(y_true_arr, y_pred.reshape(-1, 1)))
-        ax.plot(y_pred, values, label=f"{label}(y={float(y_true):g}, ŷ)")
-        ax.axvline(float(y_true), color="grey", linestyle=":", label=f"ŷ = y = {float(y_true):g}")
-        ax.set_title(label)
-        ax.set_xlabel("prediction ŷ")
-        ax.set_ylabel("loss L")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    try:
+        for ax, (label, loss) in zip(axes.flat, items):
+            fn = _losses.get(loss)
+            kind = next((name for name, f in _losses.LOSSES.items() if f is fn), None)
+            x = given if given is not None else np.linspace(*_DEFAULT_PREDICTIONS.get(kind, _OTHER_PREDICTIONS), 300)
+            values = np.asarray(_loss_curve(label, fn, kind, y_true, x))
+            ax.plot(x, values, label=f"{label}(y={y_true:g}, ŷ)")
+            ax.axvline(y_true, color="grey", linestyle=":", label=f"ŷ = y = {y_true:g}")
+            ax.set_title(label)
+            ax.set_xlabel("prediction ŷ = P(class 1)" if kind in ("log_likelihood", "kl_divergence") else "prediction ŷ")
+            ax.set_ylabel("loss L")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+    except Exception:
+        plt.close(fig)
+        raise
     for ax in list(axes.flat)[len(items):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -20,6 +20,7 @@ Reference:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,13 +73,33 @@ class SlowdownRecord:
         return float(abs(self.a[epochs] - self.a[0]))
 
 
-_TRAINERS: dict = {}
+_TRAINER_CACHE_SIZE = 16
+"""How many compiled trainers (one per loss object) :func:`_trainer` keeps."""
+
+_TRAINERS: OrderedDict = OrderedDict()
+"""loss -> compiled trainer, least recently used first; bounded by
+``_TRAINER_CACHE_SIZE``, so a notebook that passes a fresh lambda on every call
+does not keep every traced graph alive."""
 
 
 def _trainer(loss_fn):
     """A compiled trainer for one loss (cached, so a second run does not retrace)."""
-    if loss_fn in _TRAINERS:
-        return _TRAINERS[loss_fn]
+    try:
+        run = _TRAINERS.pop(loss_fn)
+    except KeyError:
+        run = None
+    except TypeError:  # an unhashable callable: build a trainer, do not cache it
+        return _build_trainer(loss_fn)
+    if run is None:
+        run = _build_trainer(loss_fn)
+    _TRAINERS[loss_fn] = run  # most recently used last
+    while len(_TRAINERS) > _TRAINER_CACHE_SIZE:
+        _TRAINERS.popitem(last=False)
+    return run
+
+
+def _build_trainer(loss_fn):
+    """Trace-on-first-call ``tf.function`` that runs the whole descent for ``loss_fn``."""
     import tensorflow as tf
 
     from source_lib import activations
@@ -87,7 +108,10 @@ def _trainer(loss_fn):
 
     def cost(w, b, x, y):
         a = sigmoid(w * x + b)
-        return a, loss_fn(tf.reshape(y, (1, 1)), tf.reshape(a, (1, 1)))[0]
+        # a per-sample loss gives shape (1,), a keras.losses.Loss a reduced scalar:
+        # either way the one sample's loss is the single element
+        c = loss_fn(tf.reshape(y, (1, 1)), tf.reshape(a, (1, 1)))
+        return a, tf.cast(tf.reshape(c, (-1,))[0], a.dtype)
 
     @tf.function(reduce_retracing=True)
     def run(w0, b0, lr, x, y, epochs):
@@ -115,7 +139,6 @@ def _trainer(loss_fn):
         w_rec, b_rec = w_rec.write(epochs, w), b_rec.write(epochs, b)
         return a_rec.stack(), c_rec.stack(), w_rec.stack(), b_rec.stack()
 
-    _TRAINERS[loss_fn] = run
     return run
 
 
@@ -130,7 +153,14 @@ def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="fl
     Args:
         w, b: the starting weight and bias (Nielsen: 0.6, 0.9 and 2, 2).
         loss: a name from :data:`source_lib.losses.LOSSES` (``"half_mse"``,
-            ``"binary_cross_entropy"``, ...) or a callable ``(y_true, y_pred)``.
+            ``"binary_cross_entropy"``, ...), a callable ``(y_true, y_pred)``
+            returning the per-sample loss, or a ``keras.losses.Loss`` object
+            (``keras.losses.MeanSquaredError()``, ``losses.BinaryCrossEntropy()``);
+            it gets y_true and y_pred = a of shape ``(1, 1)`` and must return
+            one value (shape ``()``, ``(1,)`` or ``(1, 1)``). The loss sees the
+            sigmoid output a, so a loss with ``from_logits=True`` is refused.
+            A ``keras.losses.Loss`` computes in its own ``dtype`` (float32
+            unless it was built with ``dtype="float64"``).
         lr: the learning rate eta.
         epochs: the number of gradient steps (a non-negative int).
         x, y: the input and the desired output.
@@ -141,7 +171,8 @@ def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="fl
 
     Raises:
         ValueError: a negative or non-integer ``epochs``, a non-positive ``lr``,
-            or an unknown loss name.
+            an unknown loss name, a loss with ``from_logits=True``, or a loss
+            that returns more than one value for the one sample.
     """
     import tensorflow as tf
 
@@ -152,6 +183,17 @@ def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="fl
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}.")
     loss_fn = _losses.get(loss)
+    if getattr(loss_fn, "from_logits", False):
+        raise ValueError(
+            f"loss: {_losses._loss_name(loss_fn)} has from_logits=True, but train_single_neuron feeds "
+            "the loss the neuron's sigmoid output a, not its logit z; use from_logits=False."
+        )
+    probe = loss_fn(tf.fill((1, 1), tf.constant(y, dtype)), tf.fill((1, 1), tf.constant(0.5, dtype)))
+    if int(tf.size(probe)) != 1:
+        raise ValueError(
+            f"loss must return one value for the one sample (shape (), (1,) or (1, 1)); "
+            f"{_losses._loss_name(loss_fn)} returned shape {tuple(probe.shape)}."
+        )
     run = _trainer(loss_fn)
     args = [tf.constant(v, dtype=dtype) for v in (w, b, lr, x, y)]
     a, c, ws, bs = (t.numpy() for t in run(*args, tf.constant(int(epochs))))

@@ -29,6 +29,9 @@ def numpy_single_neuron(w, b, cost, lr=0.15, epochs=EPOCHS, x=1.0, y=0.0):
         elif cost == "cross_entropy":
             c = -(y * np.log(a) + (1 - y) * np.log(1 - a))
             delta = a - y
+        elif cost == "squared":  # Keras's mean_squared_error: no 1/2
+            c = (y - a) ** 2
+            delta = 2 * (a - y) * a * (1 - a)
         elif cost == "quartic":
             c = (a - y) ** 4
             delta = 4 * (a - y) ** 3 * a * (1 - a)
@@ -87,7 +90,8 @@ def test_record_layout(runs):
     assert (r.w[0], r.b[0], r.lr, r.x, r.y) == (0.6, 0.9, 0.15, 1.0, 0.0)
     assert r.loss == "binary_cross_entropy"
     np.testing.assert_allclose(r.a, 1 / (1 + np.exp(-(r.w * r.x + r.b))), rtol=1e-12)
-    np.testing.assert_allclose(r.C, losses.binary_cross_entropy(r.a[:, None] * 0, r.a[:, None]).numpy(), rtol=1e-12)
+    # C for y = 0 is -ln(1 - a), the textbook cross-entropy, in NumPy float64
+    np.testing.assert_allclose(r.C, -np.log1p(-r.a), rtol=1e-12)
 
 
 def test_any_callable_loss_trains_by_autodiff():
@@ -101,6 +105,42 @@ def test_any_callable_loss_trains_by_autodiff():
     a, c, w, b = numpy_single_neuron(1.0, -0.5, "quartic", lr=2.0, epochs=40, x=0.5, y=1.0)
     np.testing.assert_allclose(r.a, a, rtol=1e-10)
     np.testing.assert_allclose(r.w, w, rtol=1e-10)
+
+
+def test_keras_loss_objects_train_like_their_formula():
+    """A keras.losses.Loss returns a reduced scalar, not a (1,) vector: the
+    trainer takes the one value either way. Checked against the NumPy loop."""
+    import keras
+
+    for loss, rtol in ((keras.losses.MeanSquaredError(dtype="float64"), 1e-10), (keras.losses.MeanSquaredError(), 1e-5)):
+        r = slowdown.train_single_neuron(2.0, 2.0, loss, epochs=60)
+        a, c, w, b = numpy_single_neuron(2.0, 2.0, "squared", epochs=60)
+        np.testing.assert_allclose(r.a, a, rtol=rtol)
+        np.testing.assert_allclose(r.C, c, rtol=rtol)
+    r = slowdown.train_single_neuron(2.0, 2.0, losses.BinaryCrossEntropy(), epochs=60)
+    a, c, w, b = numpy_single_neuron(2.0, 2.0, "cross_entropy", epochs=60)
+    np.testing.assert_allclose(r.a, a, rtol=1e-5)
+    np.testing.assert_allclose(r.C, c, rtol=1e-5)
+    assert r.loss == "binary_cross_entropy"
+    # the neuron hands the loss its sigmoid output a, so a logits loss is refused clearly
+    for loss in (losses.BinaryCrossEntropy(from_logits=True), keras.losses.BinaryCrossentropy(from_logits=True)):
+        with pytest.raises(ValueError, match="from_logits"):
+            slowdown.train_single_neuron(2.0, 2.0, loss, epochs=5)
+    with pytest.raises(ValueError, match="one value"):
+        slowdown.train_single_neuron(2.0, 2.0, lambda y, p: keras.ops.concatenate([p, p], axis=0), epochs=5)
+
+
+def test_trainer_cache_is_bounded(monkeypatch):
+    """A fresh lambda per call must not keep every traced trainer alive."""
+    monkeypatch.setattr(slowdown, "_TRAINER_CACHE_SIZE", 2)
+    for k in range(4):
+        slowdown.train_single_neuron(1.0, 1.0, lambda y_true, y_pred, k=k: (0.5 + k) * (y_pred - y_true)[:, 0] ** 2, epochs=2)
+    assert len(slowdown._TRAINERS) <= 2
+    # the named losses are cached: a second run reuses the trainer
+    slowdown.train_single_neuron(1.0, 1.0, "half_mse", epochs=2)
+    trainer = slowdown._TRAINERS[losses.half_mse]
+    slowdown.train_single_neuron(1.0, 1.0, "half_mse", epochs=2)
+    assert slowdown._TRAINERS[losses.half_mse] is trainer
 
 
 def test_float32_run_is_close_to_float64(runs):
@@ -154,7 +194,7 @@ def test_plot_learning_curves(runs):
 def test_plot_loss_vs_prediction():
     import matplotlib.pyplot as plt
 
-    names = ["msle", "mae", "mape", "kl_divergence", "hinge"]
+    names = ["msle", "mae", "mape", "hinge"]
     y_pred = np.linspace(0.05, 2.0, 50)
     fig = plotting.plot_loss_vs_prediction(names, y_true=1.0, y_pred=y_pred)
     try:
@@ -165,3 +205,45 @@ def test_plot_loss_vs_prediction():
         assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() for ax in visible)
     finally:
         plt.close(fig)
+
+
+def test_plot_loss_vs_prediction_default_ranges_and_two_class_softmax_losses():
+    """Probability losses default to ŷ in (0, 1); log_likelihood and kl_divergence
+    are drawn for two classes, ŷ = P(class 1): checked against NumPy formulas."""
+    import matplotlib.pyplot as plt
+
+    names = ["binary_cross_entropy", "log_likelihood", "kl_divergence", "hinge", "half_mse"]
+    fig = plotting.plot_loss_vs_prediction(names, y_true=1.0)
+    try:
+        lines = {ax.get_title(): ax.get_lines()[0] for ax in fig.axes if ax.get_visible()}
+        for name in names[:3]:
+            x = lines[name].get_xdata()
+            assert 0 < x.min() < 0.01 and 0.99 < x.max() < 1
+            np.testing.assert_allclose(lines[name].get_ydata(), -np.log(x), rtol=1e-12)  # -ln ŷ for y = 1
+        x = lines["hinge"].get_xdata()
+        assert x.min() < 0 < 1 < x.max()
+        np.testing.assert_allclose(lines["hinge"].get_ydata(), np.maximum(0, 1 - x), atol=1e-15)
+        assert lines["half_mse"].get_xdata().max() > 1
+    finally:
+        plt.close(fig)
+    fig = plotting.plot_loss_vs_prediction(["log_likelihood", "kl_divergence"], y_true=0.0)
+    try:
+        ll, kl = (ax.get_lines()[0] for ax in fig.axes if ax.get_visible())
+        np.testing.assert_allclose(ll.get_ydata(), -np.log1p(-ll.get_xdata()), rtol=1e-12)  # class 0: -ln(1 - ŷ)
+        np.testing.assert_allclose(kl.get_ydata(), -np.log1p(-kl.get_xdata()), rtol=1e-12)
+    finally:
+        plt.close(fig)
+    fig = plotting.plot_loss_vs_prediction("kl_divergence", y_true=0.3)
+    try:
+        line = fig.axes[0].get_lines()[0]
+        q, y = line.get_xdata(), 0.3
+        np.testing.assert_allclose(
+            line.get_ydata(), y * np.log(y / q) + (1 - y) * np.log((1 - y) / (1 - q)), rtol=1e-9, atol=1e-12
+        )
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="y_pred.*kl_divergence.*\\[0, 1\\]"):
+        plotting.plot_loss_vs_prediction(["mae", "kl_divergence"], y_pred=np.linspace(0.05, 2.0, 5))
+    with pytest.raises(ValueError, match="y_true.*class 0 or 1"):
+        plotting.plot_loss_vs_prediction("log_likelihood", y_true=0.5)
+    plt.close("all")
