@@ -27,18 +27,7 @@ import tensorflow as tf  # noqa: E402
 from source_lib import activations as A  # noqa: E402
 from source_lib import device  # noqa: E402
 
-TWINS = {
-    "sigmoid": keras.activations.sigmoid,
-    "tanh": keras.activations.tanh,
-    "relu": keras.activations.relu,
-    "leaky_relu": keras.activations.leaky_relu,
-    "elu": keras.activations.elu,
-    "selu": keras.activations.selu,
-    "relu6": keras.activations.relu6,
-    "swish": keras.activations.silu,
-    "mish": keras.activations.mish,
-    "softplus": keras.activations.softplus,
-}
+TWINS = A.KERAS_TWINS
 
 
 def make_step(activation, seed=0):

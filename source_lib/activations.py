@@ -228,6 +228,21 @@ ACTIVATIONS: dict[str, Callable] = {
     "softplus": softplus,
 }
 
+#: Each function's Keras built-in twin: equal values (the tests check 1e-6 in
+#: float32 over [-20, 20] and at +-1e4), used by the tests and the benchmark.
+KERAS_TWINS: dict[str, Callable] = {
+    "sigmoid": keras.activations.sigmoid,
+    "tanh": keras.activations.tanh,
+    "relu": keras.activations.relu,
+    "leaky_relu": keras.activations.leaky_relu,  # negative_slope=0.2 by default, our alpha
+    "elu": keras.activations.elu,
+    "selu": keras.activations.selu,
+    "relu6": keras.activations.relu6,
+    "swish": keras.activations.silu,
+    "mish": keras.activations.mish,
+    "softplus": keras.activations.softplus,
+}
+
 #: Formulas as the lecture writes them (plain text, for tables).
 FORMULAS: dict[str, str] = {
     "sigmoid": "1 / (1 + e^-z)",
