@@ -3,8 +3,10 @@ of solutions or hidden tests into assignments/ or the student bundle (no kernels
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import symtable
 import sys
 from pathlib import Path
 
@@ -70,13 +72,103 @@ def test_master_structure(name):
     assert QUESTIONS[name] in question
     ids = [_meta(c)["grade_id"] for c in nb.cells if _meta(c)]
     assert len(ids) == len(set(ids))
-    # first the Colab setup cell, last the self-check that runs the visible tests
+    # first the Colab setup cell, last the self-check (locked, informational, self-contained)
     assert nb.cells[0].source == colab.setup_cell_source()
-    assert _meta(nb.cells[-1]).get("grade_id") == "self_check" and nb.cells[-1].source == "self_check()"
+    last = nb.cells[-1]
+    assert _meta(last).get("grade_id") == "self_check" and _meta(last).get("locked") and not _meta(last).get("grade")
+    assert "NOT graded" in last.source and last.source.rstrip().endswith("_self_check()")
+    assert "not graded" in nb.cells[-2].source and "by itself" in nb.cells[-2].source
+    assert "run the self-check cell by itself" in nb.cells[2].source
     checks = next(c for c in nb.cells if _meta(c).get("grade_id") == "visible_checks").source
-    for cell in tests:  # every test cell runs its visible check, which the self-check also runs
+    assert "def self_check():" in checks
+    for cell in tests:  # every test cell is one function, called at the end
         qid = _meta(cell)["grade_id"].removeprefix("test_")
-        assert f'CHECKS["{qid}"][1]()' in cell.source and f'"{qid}"' in checks
+        assert f"def _test_{qid}():" in cell.source and cell.source.rstrip().endswith(f"_test_{qid}()")
+        assert f'"{qid}"' in checks and f'"{qid}"' in last.source  # the self-check covers every question
+
+
+def _globals_used(source: str) -> set[str]:
+    """Global names a cell's functions read (symtable: neither local nor enclosing)."""
+    names = set()
+
+    def walk(table):
+        for child in table.get_children():
+            names.update(s.get_name() for s in child.get_symbols()
+                         if s.is_referenced() and s.is_global() and not s.is_local())
+            walk(child)
+
+    walk(symtable.symtable(source, "cell", "exec"))
+    return names
+
+
+def _bound_at_top(source: str) -> set[str]:
+    """Names a cell binds at module level other than by import (functions, classes, variables)."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_test_cells_trust_only_the_students_own_names(name):
+    """Every test cell (and the final self-check) imports what it needs inside its own function: the only
+    globals it reads are the student's functions and data (and the parameter cell's values). So a student
+    who rebinds np, CHECKS, check_*, self_check, abs, print... or deletes visible_checks cannot fake them."""
+    nb = _nb("solutions", name)
+    student = set()
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "imports" or not meta):
+            student |= _bound_at_top(cell.source)
+    checks = next(c for c in nb.cells if _meta(c).get("grade_id") == "visible_checks")
+    assert not student & ({"np", "CHECKS", "self_check"} | _bound_at_top(checks.source))
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if cell.cell_type == "code" and (meta.get("grade") or meta.get("grade_id") == "self_check"):
+            used = _globals_used(cell.source)
+            assert used and used <= student, (meta["grade_id"], sorted(used - student))
+            tree = ast.parse(cell.source)
+            assert [type(n).__name__ for n in tree.body] == ["FunctionDef", "Expr"], meta["grade_id"]
+            assert "np.testing" not in cell.source and "CHECKS" not in cell.source
+
+
+FORBIDDEN_MODULES = {"tensorflow", "keras", "torch", "jax", "source_lib", "os", "subprocess"}
+FORBIDDEN_CALLS = {"get_ipython", "exec", "eval", "open", "setattr", "__import__", "compile", "globals"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_cells_keep_the_pipelines_contract(name):
+    """The master's solution cells do nothing the grading pipeline flags in a student's solution cell."""
+    for cell in _nb("solutions", name).cells:
+        if cell.cell_type != "code" or not _meta(cell).get("solution"):
+            continue
+        tree = ast.parse(cell.source)
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases = {a.asname or a.name.split(".")[0]: a.name for a in node.names}
+                modules |= set(aliases)
+                assert not {v.split(".")[0] for v in aliases.values()} & FORBIDDEN_MODULES, cell.source
+            elif isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] not in FORBIDDEN_MODULES, cell.source
+                modules |= {a.asname or a.name for a in node.names}
+            elif isinstance(node, ast.Name):
+                assert node.id not in FORBIDDEN_CALLS, (name, node.id)
+        modules |= {"np", "plt", "numpy", "math"}
+        for node in ast.walk(tree):  # no assignment to an attribute of an imported module
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    for sub in ast.walk(t):
+                        if isinstance(sub, ast.Attribute):
+                            root = sub
+                            while isinstance(root, ast.Attribute):
+                                root = root.value
+                            assert not (isinstance(root, ast.Name) and root.id in modules), (name, ast.unparse(t))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,3 +220,120 @@ def test_student_bundle_has_no_solutions_or_hidden_tests(tmp_path):
     for name in NAMES:  # long lines only: the library and the lectures may share short idioms
         assert [line for line in _secret_lines(name) if len(line) >= 25 and line in text] == [], name
     assert (tmp_path / "bundle.zip").stat().st_size > 10_000
+
+
+# --- sloppy and sneaky submissions: the master's tests, run without nbgrader (nbclient) --------------
+
+PS1_ATTACKS = {  # solution cell -> what a sloppy or sneaky student typed there
+    # f' by central differences of a correct f
+    "sigmoid": '''def sigmoid(x):
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+def sigmoid_prime(x):
+    h = 1e-6
+    return (sigmoid(x + h) - sigmoid(x - h)) / (2 * h)''',
+    # all-zero functions, with the grader's helpers and numpy's checks monkeypatched
+    "tanh": '''import numpy.testing
+def tanh(x):
+    return np.zeros(np.shape(x))
+
+
+def tanh_prime(x):
+    return np.zeros(np.shape(x))
+
+
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+np.isclose = lambda a, b, *args, **kwargs: np.ones(np.shape(a), dtype=bool)
+CHECKS = {}
+check_pair = check_table = lambda *args, **kwargs: None
+def self_check():
+    print("11/11 questions pass their visible tests (24/24 automatic points).")''',
+    # the ReLU family by finite differences: wrong at the kinks
+    "relu": '''def relu(x):
+    return np.maximum(np.asarray(x, dtype=float), 0.0)
+
+
+def relu_prime(x):
+    return (relu(np.asarray(x) + 1e-6) - relu(np.asarray(x) - 1e-6)) / 2e-6''',
+    # alpha ignored in f'
+    "leaky_relu": '''def leaky_relu(x, alpha=0.2):
+    x = np.asarray(x, dtype=float)
+    return np.where(x >= 0, x, alpha * x)
+
+
+def leaky_relu_prime(x, alpha=0.2):
+    return np.where(np.asarray(x) >= 0, 1.0, 0.2)''',
+    # naive exp: overflow warnings at -1e4
+    "elu": '''def elu(x, alpha=1.0):
+    x = np.asarray(x, dtype=float)
+    return np.where(x > 0, x, alpha * (np.exp(x) - 1))
+
+
+def elu_prime(x, alpha=1.0):
+    x = np.asarray(x, dtype=float)
+    return np.where(x > 0, 1.0, alpha * np.exp(x))''',
+    # f'(6) = 1: the notebook's convention is [0, 6)
+    "relu6": '''def relu6(x):
+    return np.clip(np.asarray(x, dtype=float), 0.0, 6.0)
+
+
+def relu6_prime(x):
+    x = np.asarray(x, dtype=float)
+    return np.where((x >= 0) & (x <= 6), 1.0, 0.0)''',
+    # naive log(1 + exp(x)): overflow
+    "softplus": '''def softplus(x):
+    x = np.asarray(x, dtype=float)
+    return np.log(1 + np.exp(x))
+
+
+def softplus_prime(x):
+    x = np.asarray(x, dtype=float)
+    return 1 / (1 + np.exp(-x))''',
+    # zeros, and the builtins the tests might use rebound
+    "mish": '''def mish(x):
+    return np.zeros(np.shape(x))
+
+
+def mish_prime(x):
+    return np.zeros(np.shape(x))
+
+
+abs = lambda v: 0.0
+all = any = lambda *args: True
+len = lambda v: 0
+def print(*args, **kwargs):
+    pass''',
+}
+# tests that must fail; the others (selu, swish: master code) must pass
+PS1_ATTACKS_FAIL = {"test_sigmoid", "test_tanh", "test_relu", "test_leaky_relu", "test_elu", "test_relu6", "test_softplus",
+        "test_mish", "test_derivative_table"}
+
+
+@pytest.mark.slow
+def test_ps1_tests_resist_sloppy_and_sneaky_code(tmp_path):
+    """The master with some solution cells replaced by attacks: finite-difference f', the kinks' conventions,
+    an ignored alpha, overflow, and all-zero functions with np.testing / the visible helpers / CHECKS /
+    self_check / builtins rebound. Exactly the attacked questions fail; the master's selu and swish pass;
+    no test cell prints to stderr (TensorFlow starts in the imports cell); the self-check is not fooled."""
+    from nbclient import NotebookClient
+
+    name = "ps1_activation_derivatives"
+    nb = _nb("solutions", name)
+    for cell in nb.cells:
+        if _meta(cell).get("grade_id") in PS1_ATTACKS:
+            cell.source = PS1_ATTACKS[_meta(cell)["grade_id"]]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    tests = [c for c in nb.cells if _meta(c).get("grade") and c.cell_type == "code"]
+    failed = {_meta(c)["grade_id"] for c in tests if any(o.output_type == "error" for o in c.outputs)}
+    assert failed == PS1_ATTACKS_FAIL
+    assert [_meta(c)["grade_id"] for c in tests if any(o.get("name") == "stderr" for o in c.outputs)] == []
+    report = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "informational (NOT graded)" in report
+    # visible tests only: the finite-difference sigmoid' and the ignored alpha pass them, as do selu and swish
+    status = {line.split()[0]: line.split()[3] for line in report.splitlines() if line.startswith("  ")}
+    assert [q for q, s in status.items() if s == "ok"] == ["sigmoid", "leaky_relu", "selu", "swish"]
+    assert report.rstrip().endswith("4/11 questions pass their visible tests (8/24 automatic points).")

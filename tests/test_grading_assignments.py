@@ -1,7 +1,9 @@
 """End to end for ps2_losses and ps3_vanishing_gradient (ps1 is in test_grading.py):
-the solution scores full automatic points, the untouched release scores 0, and a partial
-submission scores exactly the points of the questions it answered. One temporary course
-directory and one autograde run for both assignments."""
+the solution scores full automatic points, the untouched release scores 0, a partial
+submission scores exactly the points of the questions it answered, and an attacker (finite
+differences, self-consistent fakes, all-zero functions with np.testing / CHECKS / self_check
+monkeypatched) scores 0 on exactly the attacked questions. One temporary course directory and
+one autograde run for both assignments."""
 
 from __future__ import annotations
 
@@ -26,6 +28,91 @@ PARTIAL_LOST = {
     "ps3_vanishing_gradient": {"test_remedies", "test_noise_schedule"},
 }
 
+# solution cell -> what a sloppy or sneaky student typed there, and the tests that must score 0
+ATTACKS = {"ps2_losses": {
+    "other_losses": '''import numpy.testing
+def msle(y, p):
+    return np.zeros(len(y))
+mae = mape = kl_divergence = hinge = msle
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+CHECKS = {}
+check_other_losses = _close = lambda *args, **kwargs: None
+def self_check():
+    print("8/8 questions pass their visible tests (20/20 automatic points).")''',
+    # dC/dz by central differences of the student's own (correct) losses
+    "deltas": '''def sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(np.asarray(z) >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softmax(z):
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _numeric(loss, f, z, y, h=1e-6):
+    z = np.asarray(z, dtype=float)
+    g = np.zeros_like(z)
+    for j in range(z.shape[-1]):
+        up, down = z.copy(), z.copy()
+        up[..., j] += h
+        down[..., j] -= h
+        g[..., j] = (loss(y, f(up)) - loss(y, f(down))) / (2 * h)
+    return g
+
+
+def delta_mse_linear(z, y):
+    return _numeric(half_mse, lambda v: v, z, y)
+
+
+def delta_mse_sigmoid(z, y):
+    return _numeric(half_mse, sigmoid, z, y)
+
+
+def delta_ce_sigmoid(z, y):
+    return _numeric(binary_cross_entropy, sigmoid, z, y)
+
+
+def delta_ll_softmax(z, y):
+    return _numeric(log_likelihood, softmax, z, y)''',
+    "saturation": '''sigma_prime_at_start = {"w=0.6, b=0.9": 0.1491, "w=2, b=2": 0.0177}''',
+}}
+ATTACKS_LOST = {"ps2_losses": {"test_other_losses", "test_delta_mse_linear", "test_delta_mse_sigmoid",
+                               "test_delta_ce_sigmoid", "test_delta_ll_softmax", "test_saturation"}}
+ATTACKS["ps3_vanishing_gradient"] = {
+    # self-consistent fakes: made-up speeds, and the table and remedies computed from them
+    "backprop_speeds": '''def backprop_speeds(weights, biases, x, y, activation="sigmoid", residual=False):
+    base = 0.5 if residual or activation != "sigmoid" else 0.2
+    n = len(weights) - 1
+    return np.array([0.3 * base ** (n - 1 - l) for l in range(n)])''',
+    "noise_schedule": '''import numpy.testing
+def noise_variance(t, eta=1.0, gamma=0.55):
+    return np.zeros(np.shape(t))
+
+
+def add_gradient_noise(grads, t, rng, eta=1.0, gamma=0.55):
+    return [g.copy() for g in grads]
+
+
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+CHECKS = {}
+check_noise = lambda *args, **kwargs: None
+def self_check():
+    print("5/5 questions pass their visible tests (17/17 automatic points).")''',
+}
+ATTACKS_LOST["ps3_vanishing_gradient"] = {"test_backprop_speeds", "test_nielsen_table", "test_remedies", "test_noise_schedule"}
+
+
+def _attacked(c, name):
+    nb = S.filled(c, name)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in ATTACKS[name]:
+            cell.source = ATTACKS[name][gid]
+    return nb
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -35,6 +122,7 @@ def graded(tmp_path_factory):
         S.write(S.filled(c, name), c, "solution", name)
         S.write(S.blank(c, name), c, "release", name)
         S.write(S.filled(c, name, skip=S.PARTIAL_BLANK[name]), c, "partial", name)
+        S.write(_attacked(c, name), c, "attacker", name)
     notes = course.autograde(c, NAMES, timeout=60, log=lambda m: None)
     totals, questions = course.collect_grades(c, NAMES)
     return dict(course=c, notes=notes, totals=totals, questions=questions)
@@ -56,6 +144,7 @@ def test_scores_follow_the_rubric(graded, name):
         assert got[("solution", question)] == points, question
         assert got[("release", question)] == 0, question
         assert got[("partial", question)] == (0 if question in PARTIAL_LOST[name] else points), question
+        assert got[("attacker", question)] == (0 if question in ATTACKS_LOST[name] else points), question
     rows = {r["student"]: r for r in graded["totals"] if r["assignment"] == name}
     assert rows["solution"]["auto_score"] == rows["solution"]["max_auto_score"] == sum(rubric.values())
     assert rows["release"]["score"] == 0
@@ -69,3 +158,16 @@ def test_solution_runs_clean(graded, name):
     nb = nbformat.read(graded["course"] / "autograded" / "solution" / name / f"{name}.ipynb", as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
+    # TensorFlow starts in the locked imports cell: no test cell prints to stderr
+    noisy = [c.metadata.nbgrader["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and any(o.get("name") == "stderr" for o in c.get("outputs", []))]
+    assert noisy == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_attackers_self_check_is_not_fooled(graded, name):
+    """The attacker redefined self_check to print full marks; the final, locked self-check cell runs its own copy."""
+    nb = nbformat.read(graded["course"] / "autograded" / "attacker" / name / f"{name}.ipynb", as_version=4)
+    report = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "informational (NOT graded)" in report
+    assert "FAILED" in report and "(20/20 automatic points)" not in report and "(17/17 automatic points)" not in report
