@@ -45,14 +45,22 @@ c.IgnorePattern.pattern = (
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 100
 
-# A kernel that dies (a student's os._exit, a segfault, out of memory) must not cost the
-# student the points earned before it: instructor/robust_execute.py extends nbgrader's Execute
-# so the cells after the crash are recorded as "not run" instead of aborting the notebook.
+# Real students' notebooks (instructor/robust_execute.py):
+# - a kernel that dies (os._exit, a segfault, out of memory) or hangs (a loop that ignores the
+#   interrupt) does not cost the points earned before it: later cells are recorded as "not run";
+# - one notebook gets at most RobustExecute.notebook_timeout seconds in all (cells after that
+#   are "not run"); each cell still has Execute.timeout;
+# - the kernel runs in a fresh temporary directory, not inside the course directory;
+# - a deleted read-only helper cell (visible_checks, imports) is put back from the gradebook;
+# - the feedback pages do not show the hidden tests.
+c.RobustExecute.notebook_timeout = 900
 if os.path.join(_here, "instructor") not in sys.path:
     sys.path.insert(0, os.path.join(_here, "instructor"))
-from robust_execute import autograde_preprocessors  # noqa: E402
+from robust_execute import autograde_preprocessors, feedback_preprocessors, sanitize_preprocessors  # noqa: E402
 
+c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
+c.GenerateFeedback.preprocessors = feedback_preprocessors()
 
 # --- JupyterHub exchange (only when the course runs on a shared JupyterHub) ------------------
 # The exchange is a directory every user can read and write; nbgrader's default is

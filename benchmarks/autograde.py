@@ -72,6 +72,16 @@ def main(argv=None) -> int:
                 students += [submissions.write(perfect, c, f"perfect{r}", name).parent.parent.name,
                              submissions.write(submissions.blank(c, name), c, f"blank{r}", name).parent.parent.name]
             notes = course.autograde(c, [name], students=students, log=lambda m: None)
+            totals, _ = course.collect_grades(c, [name])
+            scored = {r["student"]: (r["auto_score"], r["max_auto_score"]) for r in totals}
+            wrong = [f"{s} {got:g}/{top:g}" for s, (got, top) in scored.items()
+                     if (got != top if s.startswith("perfect") else got != 0) or not top]
+            flagged = [s for (_, s), n in notes.items() if n["flags"] or n["tampering"]]
+            if wrong or flagged:
+                raise SystemExit(f"{name}: the timed submissions did not score as they must (perfect: full, "
+                                 f"blank: 0, none flagged): {', '.join(wrong + flagged)}")
+            print(f"checked {name}: perfect {scored['perfect0'][0]:g}/{scored['perfect0'][1]:g}, "
+                  f"blank {scored['blank0'][0]:g}", flush=True)
             grade = {kind: statistics.median(n["seconds"] for (_, s), n in notes.items() if s.startswith(kind))
                      for kind in ("perfect", "blank")}
             compute = max(plain - floor, 0.0)

@@ -136,6 +136,9 @@ def _cell_problems(course: Path, name: str, student: str, log_text: str) -> list
         m = re.search(r"Missing grade cell (\S+) encountered", line)
         if m:
             problems.append(f"cell '{m.group(1)}' was missing from the submission; nbgrader put the original back")
+        m = re.search(r"Missing read-only cell (\S+) encountered", line)
+        if m:
+            problems.append(f"read-only cell '{m.group(1)}' was missing from the submission; the grader put it back")
         m = re.search(r"Attribute 'cell_type' for cell (\S+) has changed! \(should be: (.*?), got: (.*?)\)", line)
         if m:
             problems.append(f"cell '{m.group(1)}' was turned into {m.group(3)} (it must be {m.group(2)}); nbgrader changed it back")
@@ -169,54 +172,95 @@ def _cell_problems(course: Path, name: str, student: str, log_text: str) -> list
                 kind = {
                     "CellTimeoutError": "ran past the time limit (an infinite loop?) and was interrupted",
                     "KernelDied": "killed the Python kernel",
-                    "NotRun": "was not run because the kernel had died",
+                    "KernelHung": "ran past the time limit and hung the kernel (it ignored the interrupt)",
+                    "GradingError": "stopped the grader",
+                    "NotRun": "was not run",
                 }.get(out.get("ename"), "failed" if utils.is_grade(cell) else "raised an error")
                 problems.append(f"'{gid}' {kind}: {detail}")
     return problems
 
 
-def autograde(course=ROOT, names=None, students=None, timeout=None, log=print) -> dict:
+def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, protected=None) -> dict:
     """Autograde every submission (or ``students``) of each assignment, one at a time.
 
     Returns ``{(assignment, student): note}`` where ``note`` is the dict also saved in
     ``autograded/.course/<assignment>/<student>.json``: ``graded`` (nbgrader produced a graded
-    notebook), ``problems`` (list of plain-English lines) and ``seconds``.
+    notebook that stands), ``problems`` (list of plain-English lines), ``flags`` (code for manual
+    review, instructor/integrity.py), ``tampering`` (what the submission changed outside its own
+    results, instructor/guard.py) and ``seconds``.
+
+    Around each submission, :class:`guard.CourseGuard` snapshots the gradebook and checks the
+    protected files (``protected``: default :func:`guard.default_protected`). A submission that
+    changed anything else is undone (files and gradebook restored) and scores 0 for that
+    assignment: its autograded copy is removed, and the note says what it did.
     """
-    course = Path(course)
+    import guard as guard_mod
+    import integrity
+
+    course = Path(course).resolve()
     api = course_api(course, timeout=timeout)
     notes = {}
-    for name in assignments_in(course, names):
-        who = students or submitted_students(course, name)
-        for i, student in enumerate(who, 1):
-            start = time.perf_counter()
-            folder = course / "submitted" / student / name
-            invalid = _invalid_notebooks(folder)
-            result = api.autograde(name, student, force=True, create=True)
-            graded = bool(result.get("success"))
-            problems = list(invalid)
-            if graded:
-                problems += _cell_problems(course, name, student, result.get("log", ""))
-            elif not invalid:
-                tail = (result.get("error") or result.get("log") or "").strip().splitlines()[-1:]
-                problems.append("nbgrader could not grade this submission: " + (tail[0] if tail else "unknown error"))
-            note = {
-                "assignment": name,
-                "student": student,
-                "graded": graded,
-                "problems": problems,
-                "seconds": round(time.perf_counter() - start, 2),
-            }
-            notes[(name, student)] = note
-            out = course / NOTES_DIR / name / f"{student}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
-            flag = "ok" if graded and not problems else ("graded, with problems" if graded else "NOT GRADED")
-            log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
-            for p in problems[:4]:
-                log(f"    - {p}")
-            if len(problems) > 4:
-                log(f"    - ... and {len(problems) - 4} more (autograded/.course/{name}/{student}.json)")
+    guard = guard_mod.CourseGuard(course, protected)
+    try:
+        for name in assignments_in(course, names):
+            who = students or submitted_students(course, name)
+            for i, student in enumerate(who, 1):
+                notes[(name, student)] = note = _autograde_one(course, api, guard, integrity, name, student)
+                if note["tampering"]:
+                    flag = "TAMPERING, scored 0"
+                elif note["graded"]:
+                    flag = "ok" if not note["problems"] else "graded, with problems"
+                else:
+                    flag = "NOT GRADED"
+                if note["flags"]:
+                    flag += f", FLAGGED for manual review ({len(note['flags'])})"
+                log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
+                lines = note["tampering"] + [f"flag: {integrity.describe(f)}" for f in note["flags"]] + note["problems"]
+                for p in lines[:6]:
+                    log(f"    - {p}")
+                if len(lines) > 6:
+                    log(f"    - ... and {len(lines) - 6} more (autograded/.course/{name}/{student}.json)")
+    finally:
+        guard.close()
     return notes
+
+
+def _autograde_one(course: Path, api, guard, integrity, name: str, student: str) -> dict:
+    start = time.perf_counter()
+    folder = course / "submitted" / student / name
+    invalid = _invalid_notebooks(folder)
+    flags = integrity.check_submission(folder, course / "assignments" / name)
+    guard.begin()
+    result = api.autograde(name, student, force=True, create=True)
+    own = course / "autograded" / student / name
+    tampering = guard.verify(name, student, allowed=[own])
+    graded = bool(result.get("success")) and not tampering
+    problems = list(invalid)
+    if tampering:
+        shutil.rmtree(own, ignore_errors=True)
+        guard.verify(name, student, allowed=[own])  # forget the removed copy
+        tampering = [f"tampering: {t}" for t in tampering]
+        problems.append("this submission changed files or grades outside its own results while it ran; "
+                        "everything was put back and it scores 0 until the instructor has looked at it")
+    elif graded:
+        problems += _cell_problems(course, name, student, result.get("log", ""))
+    elif not invalid:
+        tail = (result.get("error") or result.get("log") or "").strip().splitlines()[-1:]
+        problems.append("nbgrader could not grade this submission: " + (tail[0] if tail else "unknown error"))
+    note = {
+        "assignment": name,
+        "student": student,
+        "graded": graded,
+        "problems": problems,
+        "flags": flags,
+        "tampering": tampering,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    out = course / NOTES_DIR / name / f"{student}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
+    guard.accept(out)
+    return note
 
 
 def load_notes(course: Path, name: str) -> dict[str, dict]:
@@ -233,21 +277,35 @@ margin:1em auto;max-width:60em;font-family:sans-serif;background:#fdf2f2">
 <p>Each problem above cost only the points of the tests it broke; everything else was graded as usual.</p>
 </div>"""
 
+_FLAGS_HTML = """<div id="course-integrity-flags" style="border:2px solid #d68910;padding:0.8em 1.2em;\
+margin:1em auto;max-width:60em;font-family:sans-serif;background:#fef5e7">
+<h2 style="margin-top:0">FLAGGED for manual review ({student}, {assignment})</h2>
+<p>Your code does things that can change how the tests behave, or uses what this assignment asks
+you not to use. The automatic score below stands for now; your instructor will read these cells
+and may change it.</p>
+<ul>{items}</ul>
+</div>"""
+
 _NOT_GRADED_HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Feedback: {assignment} ({student})</title></head>
 <body style="font-family:sans-serif;max-width:60em;margin:2em auto">
 <h1>Feedback: {assignment}</h1>
 <p><b>Student:</b> {student}. <b>Score: 0 / {max_score:g}</b>.</p>
-<p>Your submitted file <code>{notebook}</code> could not be graded: {reason}, so no test ran.</p>
+<p>Your submitted file <code>{notebook}</code> could not be graded: {reason}.</p>
 <ul>{items}</ul>
 <p>{advice}</p>
 </body></html>"""
-_INVALID_REASON = "it is <b>not a valid Jupyter notebook</b> (not valid JSON) and nbgrader could not open it"
+_INVALID_REASON = "it is <b>not a valid Jupyter notebook</b> (not valid JSON) and nbgrader could not open it, so no test ran"
 _INVALID_ADVICE = ("This usually happens when the file was edited in a text editor, truncated during upload, or "
                    "saved under the wrong name. Open it in Jupyter or Colab: if it does not open, download your "
                    "notebook again (File &rarr; Download &rarr; .ipynb) and resubmit it, or ask the instructor.")
 _FAILED_REASON = "<b>nbgrader failed while grading it</b>"
-_FAILED_ADVICE = "Your instructor has been told (the reason is above) and will look at your file."
+_FAILED_ADVICE = ("The reason is above; it is also listed in the instructor's grade report (grades.csv). "
+                  "Ask your instructor to look at your file.")
+_TAMPER_REASON = ("<b>tampering</b>: while it ran, it changed files or grades outside its own results "
+                  "(listed below). Everything was put back, and the submission scores 0 until the instructor "
+                  "has reviewed it")
+_TAMPER_ADVICE = "The grade report names this submission; your instructor will contact you."
 
 
 def _items(problems) -> str:
@@ -257,9 +315,12 @@ def _items(problems) -> str:
 def feedback(course=ROOT, names=None, log=print) -> list[Path]:
     """``nbgrader generate_feedback``, plus the course's notes.
 
-    A student whose grading had problems finds them listed at the top of the feedback page;
-    a notebook nbgrader could not open gets a feedback page written here instead.
+    A student whose grading had problems finds them listed at the top of the feedback page, and
+    a FLAGGED submission the flags (cell, line, reason); a notebook nbgrader could not open, or a
+    submission that tampered with the course, gets a feedback page written here instead.
     """
+    import integrity
+
     course = Path(course)
     api = course_api(course)
     written = []
@@ -271,25 +332,34 @@ def feedback(course=ROOT, names=None, log=print) -> list[Path]:
         max_score = _max_score(course, name)
         for student, note in notes.items():
             folder = course / "feedback" / student / name
+            flags = [integrity.describe(f) for f in note.get("flags", [])]
             if note["graded"]:
                 for page in sorted(folder.glob("*.html")):
+                    blocks = ""
+                    if flags:
+                        blocks += _FLAGS_HTML.format(student=html.escape(student), assignment=name, items=_items(flags))
                     if note["problems"]:
+                        blocks += _NOTES_HTML.format(student=html.escape(student), assignment=name,
+                                                     items=_items(note["problems"]))
+                    if blocks:
                         text = page.read_text(encoding="utf-8")
-                        block = _NOTES_HTML.format(student=html.escape(student), assignment=name, items=_items(note["problems"]))
-                        text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + block, text, count=1)
+                        text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + blocks, text, count=1)
                         page.write_text(text, encoding="utf-8")
                     written.append(page)
             else:
+                if folder.exists():
+                    shutil.rmtree(folder)  # an older page must not survive
                 folder.mkdir(parents=True, exist_ok=True)
                 for nb in sorted((course / "submitted" / student / name).glob("*.ipynb")) or [Path(f"{name}.ipynb")]:
                     page = folder / (nb.stem + ".html")
                     invalid = any("is not a valid notebook" in p for p in note["problems"])
+                    reason, advice = ((_TAMPER_REASON, _TAMPER_ADVICE) if note.get("tampering") else
+                                      (_INVALID_REASON, _INVALID_ADVICE) if invalid else (_FAILED_REASON, _FAILED_ADVICE))
+                    items = note.get("tampering", []) + note["problems"] + [f"flagged: {f}" for f in flags]
                     page.write_text(
                         _NOT_GRADED_HTML.format(
                             assignment=name, student=html.escape(student), notebook=html.escape(nb.name),
-                            max_score=max_score, items=_items(note["problems"]),
-                            reason=_INVALID_REASON if invalid else _FAILED_REASON,
-                            advice=_INVALID_ADVICE if invalid else _FAILED_ADVICE,
+                            max_score=max_score, items=_items(items), reason=reason, advice=advice,
                         ),
                         encoding="utf-8",
                     )
@@ -311,8 +381,13 @@ def _max_score(course: Path, name: str) -> float:
 def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
     """Grades from the gradebook: one row per (student, assignment) and one per question.
 
-    A student who submitted but could not be graded at all (invalid notebook) gets a row with
-    score 0 and the reason in ``note``.
+    Per (student, assignment): ``score`` (nbgrader's total, hand-given points included),
+    ``auto_score`` (what the autograder gave the code cells: ``Grade.auto_score``, never a
+    grader's override), ``manual_score`` (points given by hand: the free-response answers, and
+    ``manual_adjustment``, the net change a grader made to automatic points by overriding them),
+    ``flagged`` (instructor/integrity.py: code for manual review) and ``tampering``.
+    A student who submitted but could not be graded at all (invalid notebook, tampering) gets a
+    row with score 0 and the reason in ``note``.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -327,9 +402,14 @@ def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
             notes = load_notes(course, name)
             for student in sorted(set(submitted_students(course, name)) | set(notes)):
                 note = notes.get(student, {})
+                flags = note.get("flags", [])
                 row = dict(student=student, assignment=name, score=0.0, max_score=float(assignment.max_score),
-                           auto_score=0.0, max_auto_score=0.0, needs_manual_grade=False,
-                           note="; ".join(note.get("problems", [])))
+                           auto_score=0.0, max_auto_score=0.0, manual_score=0.0, max_manual_score=0.0,
+                           manual_adjustment=0.0, needs_manual_grade=False,
+                           flagged=f"FLAGGED ({len(flags)})" if flags else "",
+                           flags="; ".join(f"{f.get('cell')} line {f.get('line')}: {f.get('reason')}" for f in flags),
+                           tampering="; ".join(note.get("tampering", [])),
+                           problems=len(note.get("problems", [])), note="; ".join(note.get("problems", [])))
                 try:
                     sub = gb.find_submission(name, student)
                 except MissingEntry:
@@ -340,22 +420,29 @@ def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
                     for nb in sub.notebooks:
                         for grade in nb.grades:
                             auto = grade.cell.cell_type == "code"
+                            auto_points = float(grade.auto_score or 0.0)
                             questions.append(dict(
                                 student=student, assignment=name, question=grade.name,
-                                score=float(grade.score), max_score=float(grade.max_score),
-                                graded_by="auto" if auto else "manual",
+                                score=float(grade.score), auto_score=auto_points if auto else 0.0,
+                                max_score=float(grade.max_score), graded_by="auto" if auto else "manual",
                                 needs_manual_grade=bool(grade.needs_manual_grade),
                             ))
                             if auto:
-                                row["auto_score"] += float(grade.score)
+                                row["auto_score"] += auto_points
                                 row["max_auto_score"] += float(grade.max_score)
+                                if grade.manual_score is not None:
+                                    row["manual_adjustment"] += float(grade.manual_score) - auto_points
+                            else:
+                                row["manual_score"] += float(grade.score)
+                                row["max_manual_score"] += float(grade.max_score)
+                    row["manual_score"] += row["manual_adjustment"]
                 else:
                     for cell in (c for nb in assignment.notebooks for c in nb.grade_cells):
                         auto = cell.cell_type == "code"
-                        row["max_auto_score"] += float(cell.max_score) if auto else 0.0
+                        row["max_auto_score" if auto else "max_manual_score"] += float(cell.max_score)
                         questions.append(dict(student=student, assignment=name, question=cell.name, score=0.0,
-                                              max_score=float(cell.max_score), graded_by="auto" if auto else "manual",
-                                              needs_manual_grade=False))
+                                              auto_score=0.0, max_score=float(cell.max_score),
+                                              graded_by="auto" if auto else "manual", needs_manual_grade=False))
                 totals.append(row)
     return totals, questions
 
@@ -366,16 +453,28 @@ def format_grade_table(totals: list[dict]) -> str:
     students = sorted({r["student"] for r in totals})
     cell = {(r["student"], r["assignment"]): r for r in totals}
     short = {n: n.split("_")[0] for n in names}
-    lines = [f"{'student':<12}" + "".join(f"{short[n]:>14}" for n in names) + "   notes"]
+    width = max([14] + [len(s) + 2 for s in students])
+    lines = [f"{'student':<{width}}" + "".join(f"{short[n]:>16}" for n in names) + "   notes"]
     for s in students:
         parts, notes = [], []
         for n in names:
             r = cell.get((s, n))
-            parts.append(f"{'—':>14}" if r is None else f"{r['auto_score']:>8g} / {r['max_auto_score']:<4g}")
-            if r is not None and r["note"]:
-                notes.append(f"{short[n]}: {len(r['note'].split('; '))} problem(s)")
-        lines.append(f"{s:<12}" + "".join(parts) + "   " + ", ".join(notes))
-    lines.append("(automatic points; the review question of each assignment is graded by hand in formgrader)")
+            if r is None:
+                parts.append(f"{'—':>16}")
+                continue
+            mark = "T" if r["tampering"] else ("F" if r["flagged"] else " ")
+            parts.append(f"{r['auto_score']:>8g} / {r['max_auto_score']:<4g} {mark} ")
+            if r["tampering"]:
+                notes.append(f"{short[n]}: TAMPERING (scored 0)")
+            elif r["flagged"]:
+                notes.append(f"{short[n]}: {r['flagged']} for manual review")
+            if r["problems"] and not r["tampering"]:
+                notes.append(f"{short[n]}: {r['problems']} problem(s)")
+            if r["manual_adjustment"]:
+                notes.append(f"{short[n]}: {r['manual_adjustment']:+g} by hand")
+        lines.append(f"{s:<{width}}" + "".join(parts) + "   " + ", ".join(notes))
+    lines.append("(automatic points as the autograder gave them; F = FLAGGED for manual review, T = tampering; "
+                 "the review question and any overrides are graded by hand in formgrader: grades.csv has them)")
     return "\n".join(lines)
 
 

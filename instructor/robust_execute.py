@@ -1,18 +1,40 @@
-"""nbgrader's ``Execute`` preprocessor, extended to survive a dead kernel.
+"""nbgrader preprocessors for grading real students' notebooks (used by nbgrader_config.py).
 
-Plain nbgrader aborts the whole notebook when the kernel dies (``DeadKernelError``): the
-student's autograded copy is deleted and every point is lost, even the ones earned before the
-crash. :class:`RobustExecute` instead records an error output in the cell that killed the
-kernel (``KernelDied``) and in every later code cell (``NotRun``), so ``SaveAutoGrades`` gives
-the points of the tests that passed before the crash, 0 for the rest, and the feedback shows
-where and why. Everything else (timeouts, interrupts, errors) is nbgrader's own behaviour.
+:class:`RobustExecute` is nbgrader's ``Execute`` extended in four ways:
+
+* a dead kernel (``os._exit``, a segfault, out of memory) no longer aborts the notebook (plain
+  nbgrader deletes the autograded copy and every point is lost): the cell that killed it gets a
+  ``KernelDied`` error output and every later code cell a ``NotRun`` one, so ``SaveAutoGrades``
+  keeps the points of the tests that passed before;
+* the same for a kernel that ignores the interrupt after a cell's time limit (a loop under
+  ``signal.signal(SIGINT, SIG_IGN)``: nbclient raises ``CellTimeoutError``; we record
+  ``KernelHung``) and for any other exception nbclient raises (``GradingError``);
+* ``notebook_timeout``: a total time budget per notebook; each cell's limit is cut to what is
+  left of it, and once it is spent the remaining cells are ``NotRun``;
+* the kernel runs in a fresh temporary directory (a copy of the notebook's folder without the
+  notebooks), not in ``autograded/<student>/<assignment>``, so a relative walk up from the
+  kernel's working directory finds no course directory.
+
+:class:`RestoreLockedCells` puts back read-only cells that are not graded (helpers such as
+``visible_checks``) when a student deleted them, from the gradebook's copy of the source, as
+``OverwriteCells.add_missing_cells`` does for graded cells. :class:`HideHiddenTests` keeps the
+hidden tests out of the feedback pages: their lines are removed from the test cells and a
+traceback that would quote one is cut to its last line.
 """
 
 from __future__ import annotations
 
-from nbclient.exceptions import DeadKernelError
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader import utils
+from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor
+from traitlets import Integer
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -22,31 +44,181 @@ def _error(ename: str, evalue: str) -> NotebookNode:
 
 
 class RobustExecute(Execute):
-    """``Execute`` that turns a kernel crash into error outputs instead of an aborted notebook."""
+    """``Execute`` that turns a dead or hung kernel into error outputs instead of an aborted notebook."""
+
+    notebook_timeout = Integer(
+        0, help="Total seconds for one notebook (0: no limit); once spent, the remaining cells are not run."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        self._dead_at = None
-        return super().preprocess(nb, resources, km)
+        self._stopped = None  # why the remaining cells are not run
+        self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
+        resources = resources if resources is not None else {}
+        metadata = resources.setdefault("metadata", {})
+        original = metadata.get("path")
+        workdir = tempfile.mkdtemp(prefix="autograde-kernel-")
+        if original and os.path.isdir(original):
+            for name in os.listdir(original):
+                src = os.path.join(original, name)
+                if name.endswith(".ipynb") or os.path.islink(src):
+                    continue
+                dst = os.path.join(workdir, name)
+                (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, dst)
+        metadata["path"] = workdir
+        saved_env = {k: os.environ.pop(k) for k in ("PWD", "OLDPWD") if k in os.environ}
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            os.environ.update(saved_env)
+            metadata["path"] = original
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        if self._deadline is None:
+            return timeout
+        left = max(1, int(self._deadline - time.monotonic()))
+        return left if timeout is None else min(timeout, left)
+
+    def _stop(self, cell, index, ename, evalue, why):
+        where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index}"
+        self._stopped = why.format(where=where)
+        self.log.error("%s in cell %s; later cells are marked as not run", ename, where)
+        cell.outputs = list(cell.get("outputs", [])) + [_error(ename, evalue)]
+        return cell
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
-        if self._dead_at is not None:
-            cell.outputs = [_error("NotRun", f"not executed: the kernel died earlier, in cell {self._dead_at!r}")]
+        if self._stopped is None and self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stopped = f"the notebook's total time budget ({self.notebook_timeout} s) was spent"
+        if self._stopped is not None:
+            cell.outputs = [_error("NotRun", f"not executed: {self._stopped}")]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._dead_at = cell.metadata.get("nbgrader", {}).get("grade_id") or f"#{index}"
-            self.log.error("Kernel died in cell %s; later cells are marked as not run", self._dead_at)
-            cell.outputs = list(cell.get("outputs", [])) + [
-                _error("KernelDied", "the kernel died while running this cell (os._exit, a crash or out of memory)")
-            ]
+            cell = self._stop(cell, index, "KernelDied",
+                              "the kernel died while running this cell (os._exit, a crash or out of memory)",
+                              "the kernel died earlier, in cell {where!r}")
+        except CellTimeoutError:
+            cell = self._stop(cell, index, "KernelHung",
+                              "this cell ran past its time limit and the kernel did not stop when interrupted",
+                              "the kernel hung earlier, in cell {where!r}")
+        except Exception as exc:  # anything else nbclient raises: keep what was earned so far
+            cell = self._stop(cell, index, "GradingError", f"{type(exc).__name__}: {exc}".splitlines()[0],
+                              "grading stopped earlier, in cell {where!r}")
+        return cell, resources
+
+
+class RestoreLockedCells(NbGraderPreprocessor):
+    """Put back deleted read-only cells that are not graded (e.g. ``visible_checks``)."""
+
+    notification = "# This read-only cell (id:{cell_id}) was missing from the submission; the grader put it back.\n"
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(resources["nbgrader"]["db_url"]) as gb:
+            try:
+                source_nb = gb.find_notebook(resources["nbgrader"]["notebook"], resources["nbgrader"]["assignment"])
+            except MissingEntry:
+                return nb, resources
+            graded = {c.name for c in source_nb.grade_cells} | {c.name for c in source_nb.task_cells}
+            sources = [(c.name, c.cell_type, c.locked, c.source, c.checksum) for c in source_nb.source_cells]
+        present = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+        for k, (name, cell_type, locked, source, checksum) in enumerate(sources):
+            if name in present or not locked or name in graded:
+                continue
+            self.log.warning("Missing read-only cell %s encountered, adding it back", name)
+            meta = {"deletable": False, "editable": False,
+                    "nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": name,
+                                 "checksum": checksum, "cell_type": cell_type, "schema_version": 3}}
+            cell = NotebookNode(cell_type=cell_type, metadata=NotebookNode(meta), source=source)
+            if cell_type == "code":
+                cell.source = self.notification.format(cell_id=name) + source
+                cell.outputs, cell.execution_count = [], None
+            # after the nearest earlier source cell still in the notebook (else at the top)
+            position = 0
+            for prev, *_ in reversed(sources[:k]):
+                idx = next((i for i, c in enumerate(nb.cells)
+                            if c.metadata.get("nbgrader", {}).get("grade_id") == prev), None)
+                if idx is not None:
+                    position = idx + 1
+                    break
+            nb.cells.insert(position, cell)
+            present.add(name)
+        return nb, resources
+
+
+_HIDDEN = re.compile(r"^\s*#+\s*BEGIN HIDDEN TESTS.*?^\s*#+\s*END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Feedback: remove hidden tests from the test cells and from tracebacks that quote them."""
+
+    placeholder = "# (hidden tests: not shown)\n"
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or "BEGIN HIDDEN TESTS" not in cell.source:
             return cell, resources
+        hidden = [line.strip() for block in _HIDDEN.findall(cell.source) for line in block.splitlines()]
+        hidden = {line for line in hidden if len(line) >= 6 and "HIDDEN TESTS" not in line}
+        cell.source = _HIDDEN.sub(self.placeholder, cell.source)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                text = _ANSI.sub("", "\n".join(out.get("traceback", [])))
+                if any(line in text for line in hidden):
+                    out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}",
+                                        "(raised by a hidden test; its code is not shown)"]
+        return cell, resources
+
+
+class IgnorePatternLines(IgnorePattern):
+    """``IgnorePattern`` by line: nbgrader's drops a whole stderr output (often several lines,
+    e.g. TensorFlow's start-up chatter followed by the student's own warning) when any line
+    matches; this one removes only the matching lines (and the output if nothing is left)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if self.pattern and cell.cell_type == "code":
+            outputs = []
+            for out in cell.outputs:
+                if out.output_type == "stream" and out.name == "stderr":
+                    lines = out.text.splitlines(keepends=True)
+                    kept = [line for line in lines if not re.search(self.pattern, line)]
+                    if not kept:
+                        continue
+                    out.text = "".join(kept)
+                outputs.append(out)
+            cell.outputs = outputs
+        return cell, resources
 
 
 def autograde_preprocessors() -> list:
-    """nbgrader's default autograde preprocessors with ``Execute`` replaced by ``RobustExecute``."""
+    """nbgrader's default autograde preprocessors with ``Execute`` replaced by ``RobustExecute``
+    and ``IgnorePattern`` by :class:`IgnorePatternLines`."""
     from nbgrader.converters.autograde import Autograde
 
-    return [RobustExecute if p is Execute else p for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    swap = {Execute: RobustExecute, IgnorePattern: IgnorePatternLines}
+    return [swap.get(p, p) for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+
+
+def sanitize_preprocessors() -> list:
+    """nbgrader's default sanitizing preprocessors, with :class:`RestoreLockedCells` after ``OverwriteCells``."""
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.preprocessors import OverwriteCells
+
+    out = []
+    for p in Autograde.class_traits()["sanitize_preprocessors"].default():
+        out.append(p)
+        if p is OverwriteCells:
+            out.append(RestoreLockedCells)
+    return out
+
+
+def feedback_preprocessors() -> list:
+    """nbgrader's default feedback preprocessors plus :class:`HideHiddenTests`."""
+    from nbgrader.converters.generate_feedback import GenerateFeedback
+
+    return list(GenerateFeedback.class_traits()["preprocessors"].default()) + [HideHiddenTests]

@@ -103,6 +103,21 @@ def prepend(nb, grade_id: str, code: str):
     return nb
 
 
+def append(nb, grade_id: str, code: str):
+    """Put ``code`` at the end of a cell."""
+    nb = copy.deepcopy(nb)
+    cell = nb.cells[_index(nb, grade_id)]
+    cell.source = cell.source + "\n" + code
+    return nb
+
+
+def replace_cell(nb, grade_id: str, code: str):
+    """Replace a cell's source with ``code`` (its nbgrader metadata stays)."""
+    nb = copy.deepcopy(nb)
+    nb.cells[_index(nb, grade_id)].source = code
+    return nb
+
+
 def write(nb, course: Path, student: str, assignment: str, invalid_json: bool = False) -> Path:
     """Save ``nb`` as ``submitted/<student>/<assignment>/<assignment>.ipynb``.
 

@@ -2,9 +2,11 @@
 
 One temporary course directory and ONE autograde run of the smallest assignment
 (ps1_activation_derivatives) for a whole class: a perfect and a partial submission, the
-untouched release, and one student for each way a submission breaks. Expected scores come from
-the rubric (the points in the master's metadata) and which questions each student broke, never
-from the grader's own output.
+untouched release, one student for each way a submission breaks, and the red team's sneaky
+ones (an input transformer, monkeypatched checks, TensorFlow autodiff, a reader of the course
+directory, a vandal of the gradebook and of another student's file, a loop that ignores the
+interrupt). Expected scores come from the rubric (the points in the master's metadata) and
+which questions each student broke, never from the grader's own output.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import submissions as S  # noqa: E402
 pytestmark = pytest.mark.slow
 
 A = "ps1_activation_derivatives"
-TIMEOUT = 20  # per cell; the solution's slowest cell takes ~2 s
+TIMEOUT = 15  # per cell; the solution's slowest cell (importing TensorFlow) takes ~3 s
 
 # student -> the tests that student must lose (everything else must score full points)
 LOST = {
@@ -40,7 +42,18 @@ LOST = {
     "infinite_loop": ["test_mish", "test_derivative_table"],  # mish's cell is interrupted
     "kernel_crash": ["test_relu6", "test_softplus", "test_swish", "test_mish", "test_derivative_table"],
     "invalid_json": "all",
+    # a loop under signal.signal(SIGINT, SIG_IGN): the interrupt does nothing, the kernel hangs
+    "nosigint": ["test_mish", "test_derivative_table"],
+    "no_visible_checks": [],  # deleted the read-only helper cell: the grader puts it back
+    "clipped": ["test_sigmoid"],  # right on the visible range, wrong where only hidden tests look
+    "reader": "all",  # finds no course directory from the kernel's working directory
+    "g_vandal": "all",  # tampering: scored 0
 }
+# the red team's students: the grader must flag these for manual review (and nobody else)
+FLAGGED = {"transformer", "monkey", "autodiff", "reader", "g_vandal", "nosigint",
+           "kernel_crash"}  # kernel_crash imports os
+NOT_FLAGGED = set(LOST) - FLAGGED
+STUDENTS = set(LOST) | FLAGGED
 # student -> words its feedback must contain (the failure, named)
 NAMED = {
     "deleted_test": "was missing from the submission",
@@ -50,7 +63,50 @@ NAMED = {
     "infinite_loop": "ran past the time limit",
     "kernel_crash": "killed the Python kernel",
     "invalid_json": "not a valid Jupyter",
+    "nosigint": "hung the kernel",
+    "no_visible_checks": "read-only cell &#x27;visible_checks&#x27; was missing",
+    "g_vandal": "tampering",
 }
+
+TRANSFORMER = ("get_ipython().input_transformers_cleanup.append("
+               "lambda lines: ['pass\\n'] if any('_test_' in l for l in lines) else lines)")
+MONKEY = """import numpy as np, numpy.testing
+np.testing.assert_allclose = lambda *a, **k: None
+def self_check(): print("11/11 questions pass their visible tests (24/24 automatic points).")
+sigmoid = sigmoid_prime = lambda x: np.zeros_like(np.asarray(x, dtype=float))"""
+AUTODIFF = """from source_lib import activations as _A
+sigmoid = lambda x: _A.gradient_profile(_A.sigmoid, np.asarray(x, dtype=float))[0]
+sigmoid_prime = lambda x: _A.gradient_profile(_A.sigmoid, np.asarray(x, dtype=float))[1]"""
+# walks up from the kernel's working directory to the course and runs the master's solutions
+READER = """import os, json, glob
+print("cwd:", os.getcwd())
+_root = os.getcwd()
+while _root != "/" and not os.path.isdir(os.path.join(_root, "solutions")):
+    _root = os.path.dirname(_root)
+_master = glob.glob(os.path.join(_root, "solutions", "ps1*", "*.ipynb"))[0]
+def _steal(gid):
+    for c in json.load(open(_master))["cells"]:
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == gid:
+            exec("".join(c["source"]), globals())
+_steal("sigmoid")"""
+# knows the course directory (an absolute path: the residual risk): raises its own grade, zeroes
+# an already graded student's, and overwrites a not yet graded student's submitted file
+VANDAL = """import shutil
+_root = {root!r}
+from nbgrader.api import Gradebook
+with Gradebook("sqlite:///" + _root + "/gradebook.db") as gb:
+    for who, val in (("deleted_test", lambda g: 0.0), ("g_vandal", lambda g: g.max_score)):
+        for nb in gb.find_submission("{a}", who).notebooks:
+            for g in nb.grades:
+                g.manual_score = val(g)
+        gb.db.commit()
+shutil.copy(_root + "/assignments/{a}/{a}.ipynb", _root + "/submitted/retyped/{a}/{a}.ipynb")
+open(_root + "/submitted/zz_planted.txt", "w").write("x")"""
+CLIPPED = """_s, _sp = sigmoid, sigmoid_prime
+def sigmoid(x):
+    return _s(np.clip(x, -20, 20))
+def sigmoid_prime(x):
+    return _sp(np.clip(x, -20, 20))"""
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -73,8 +129,22 @@ def graded(tmp_path_factory):
     S.write(S.prepend(full, "mish", "while True:\n    pass"), c, "infinite_loop", A)
     S.write(S.prepend(full, "relu6", "import os\nos._exit(1)"), c, "kernel_crash", A)
     S.write(full, c, "invalid_json", A, invalid_json=True)
+    S.write(S.prepend(full, "mish", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+            c, "nosigint", A)
+    S.write(S.delete_cell(full, "visible_checks"), c, "no_visible_checks", A)
+    S.write(S.append(full, "sigmoid", CLIPPED), c, "clipped", A)
+    blank = S.blank(c, A)
+    S.write(S.prepend(blank, "sigmoid", TRANSFORMER), c, "transformer", A)
+    S.write(S.replace_cell(blank, "sigmoid", MONKEY), c, "monkey", A)
+    S.write(S.replace_cell(full, "sigmoid", AUTODIFF), c, "autodiff", A)
+    reader = S.replace_cell(blank, "sigmoid", READER)
+    for gid in ("tanh", "relu", "leaky_relu", "elu", "selu", "relu6", "softplus", "swish", "mish", "derivative_table"):
+        reader = S.replace_cell(reader, gid, f"_steal({gid!r})")
+    S.write(reader, c, "reader", A)
+    S.write(S.prepend(full, "sigmoid", VANDAL.format(root=str(c.resolve()), a=A)), c, "g_vandal", A)
     before = _hashes(c / "submitted")
-    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None)
+    protected = [c / p for p in ("submitted", "solutions", "assignments", "autograded", "nbgrader_config.py")]
+    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None, protected=protected)
     after_autograde = _hashes(c / "submitted")
     pages = course.feedback(c, [A], log=lambda m: None)
     paths = course.grades(c, [A], out_dir=c / "grades", log=lambda m: None)
@@ -91,10 +161,11 @@ def _rubric() -> dict[str, float]:
 
 
 def test_autograde_finishes_for_the_whole_class(graded):
-    assert {s for (_, s) in graded["notes"]} == set(LOST)
-    assert {r["student"] for r in graded["totals"]} == set(LOST)
-    # nbgrader graded every notebook it could open; only the invalid JSON could not be
-    assert [s for (_, s), n in graded["notes"].items() if not n["graded"]] == ["invalid_json"]
+    assert {s for (_, s) in graded["notes"]} == STUDENTS
+    assert {r["student"] for r in graded["totals"]} == STUDENTS
+    # nbgrader graded every notebook it could open; only the invalid JSON could not be, and the
+    # vandal's results were thrown away
+    assert sorted(s for (_, s), n in graded["notes"].items() if not n["graded"]) == ["g_vandal", "invalid_json"]
 
 
 def test_each_student_gets_exactly_what_they_earned(graded):
@@ -121,7 +192,7 @@ def test_answered_review_question_waits_for_manual_grading(graded):
 
 
 def test_no_submitted_file_is_modified_or_lost(graded):
-    assert len(graded["before"]) == len(LOST)
+    assert len(graded["before"]) == len(STUDENTS)
     assert graded["after_autograde"] == graded["before"]
     assert graded["after"] == graded["before"]
 
@@ -155,8 +226,109 @@ def test_self_check_cell_reports_per_question(graded):
 def test_grades_csv_and_plot(graded):
     with open(graded["paths"]["grades_csv"], newline="", encoding="utf-8") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
-    assert set(rows) == set(LOST)
+    assert set(rows) == STUDENTS
     assert float(rows["perfect"]["auto_score"]) == float(rows["perfect"]["max_auto_score"]) == sum(_rubric().values())
     assert "not a valid notebook" in rows["invalid_json"]["note"]
     png = graded["paths"]["png"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_vandal_is_undone_named_and_scores_zero(graded):
+    c, note = graded["course"], graded["notes"][(A, "g_vandal")]
+    text = " ".join(note["tampering"])
+    # what it did, each named: another student's grades, its own manual score, another student's file
+    assert "'deleted_test'" in text and "manual_score" in text
+    assert f"submitted/retyped/{A}/{A}.ipynb" in text and "zz_planted.txt" in text
+    assert not (c / "submitted" / "zz_planted.txt").exists()
+    row = next(r for r in graded["totals"] if r["student"] == "g_vandal")
+    assert row["score"] == row["auto_score"] == 0 and row["tampering"]
+    page = (c / "feedback" / "g_vandal" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "tampering" in page and "Score: 0" in page
+    # the victims got what the rubric says (test_each_student_gets_exactly_what_they_earned), and the
+    # gradebook holds no hand-given score at all: the vandal's manual_score writes are gone
+    for q in graded["questions"]:
+        assert q["score"] == q["auto_score"] or q["graded_by"] == "manual", q
+
+
+def test_the_sneaky_ones_are_flagged_and_nobody_else(graded):
+    flagged = {s for (_, s), n in graded["notes"].items() if n["flags"]}
+    assert flagged == FLAGGED
+    rows = {r["student"]: r for r in graded["totals"]}
+    assert all(rows[s]["flagged"].startswith("FLAGGED") for s in FLAGGED)
+    assert not any(rows[s]["flagged"] for s in NOT_FLAGGED)
+    reasons = {s: " ".join(f["reason"] for f in graded["notes"][(A, s)]["flags"]) for s in FLAGGED}
+    assert "input_transformers_cleanup" in reasons["transformer"] and "get_ipython" in reasons["transformer"]
+    assert "attribute of the imported module 'np'" in reasons["monkey"] and "'self_check'" in reasons["monkey"]
+    assert "imports source_lib" in reasons["autodiff"]
+    assert "exec" in reasons["reader"] and "open" in reasons["reader"]
+    assert "nbgrader.api" in reasons["g_vandal"]
+    c = graded["course"]
+    page = (c / "feedback" / "monkey" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "FLAGGED for manual review" in page and "sigmoid, line 2" in page
+
+
+def test_reader_finds_no_course_from_the_kernel(graded):
+    c = graded["course"]
+    nb = nbformat.read(c / "autograded" / "reader" / A / f"{A}.ipynb", as_version=4)
+    cell = next(x for x in nb.cells if x.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid")
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    cwd = Path(text.split("cwd:", 1)[1].split()[0]).resolve()
+    assert not cwd.is_relative_to(c.resolve()) and not (c.resolve()).is_relative_to(cwd)
+    assert any(o.get("ename") == "IndexError" for o in cell.outputs)  # glob found no master
+
+
+def test_feedback_shows_no_hidden_test(graded):
+    import html as H
+    import re
+
+    master = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
+    hidden = set()
+    for cell in master.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                hidden.add(line.strip())
+    assert len(hidden) > 20
+    for page in graded["pages"]:
+        text = H.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "HIDDEN TESTS" not in text, page
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, (page, leaked[:3])
+    # the student who fails only a hidden test still learns which function and where
+    page = graded["course"] / "feedback" / "clipped" / A / f"{A}.html"
+    text = H.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+    assert "sigmoid vs autodiff at x =" in text and "raised by a hidden test" in text
+
+
+def _nb(*sources, locked=()):
+    cells = []
+    for i, src in enumerate(sources):
+        cell = nbformat.v4.new_code_cell(src)
+        if i in locked:
+            cell.metadata["nbgrader"] = {"grade_id": f"helper{i}", "locked": True, "grade": False, "solution": False}
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_integrity_flags_by_hand_written_cases():
+    import integrity
+
+    release = _nb("import numpy as np\nLIMIT = 3\ndef check(f): pass", "x = 1", locked=(0,))
+
+    def reasons(*cells):
+        return [f["reason"] for f in integrity.check_notebook(_nb(release.cells[0].source, *cells), release)]
+
+    assert reasons("x = 1") == []  # a cell of the release, verbatim
+    assert reasons("%matplotlib inline\nimport numpy as np\ny = np.tanh(2.0)\nplt_title = 'x'") == []
+    assert reasons("class A:\n    def __init__(self):\n        self.v = 1") == []
+    assert reasons("t = np.testing\nt.assert_allclose = print") == ["assigns to an attribute of the imported module 't'"]
+    assert reasons("!ls") == ["uses IPython internals (get_ipython)"]
+    assert reasons("def f(:") == ["cannot be parsed, so it could not be checked"]
+    assert reasons("LIMIT = 100") == ["rebinds 'LIMIT', a helper of the read-only cells"]
+    assert reasons("import keras") == ["imports keras (the assignment asks for your own NumPy code)"]
+    assert reasons("import sys\nsys.modules['numpy'] = None") == ["uses '.modules' (interpreter internals)"]
+    assert reasons("getattr(__builtins__, 'x')") == ["reaches the builtins (__builtins__)"]

@@ -1,0 +1,242 @@
+"""Static integrity flags: code in a submission that could game the autograder.
+
+Autograde runs the student's code and the tests in the same Python process, so a solution cell
+can change what the tests see (replace ``np.testing.assert_allclose``, a visible-check helper or
+``CHECKS``; hook IPython so that later test cells do nothing; read the instructor's files) or
+hand in TensorFlow autodiff where the assignment asks for a derivation. Running the notebook
+cannot tell these apart from honest work, so before autograde we read every code cell that the
+student wrote (each code cell of the SUBMITTED notebook whose source is not, verbatim, a cell
+of the release) and flag what such code needs:
+
+* IPython internals: ``get_ipython``, magics and ``!`` shell lines (IPython's TransformerManager
+  turns them into ``get_ipython()`` calls first), ``input_transformers``, ``showtraceback`` ...;
+* dynamic code and introspection: ``exec``, ``eval``, ``compile``, ``__import__``, ``globals``,
+  ``vars``, ``setattr``, ``delattr``, ``open``, ``sys.modules``, ``__dict__``, frames ...;
+* system modules: ``os``, ``shutil``, ``subprocess``, ``sqlite3``, ``socket``, ``nbgrader``,
+  ``importlib``, ``builtins``, ``ctypes``, ``signal``, ``pathlib``, ``glob`` ...;
+* an assignment to an attribute of an imported module (``np.testing.assert_allclose = ...``);
+* rebinding or mutating a helper defined by a read-only cell (``CHECKS``, ``check_pair``,
+  ``self_check``, ``GRID`` ...; the names come from the release's locked cells);
+* the frameworks the assignment forbids: ``tensorflow``, ``keras``, ``torch``, ``jax``,
+  ``source_lib``;
+* a cell that cannot be parsed (it cannot be checked).
+
+A flag does not change the score: the submission is marked FLAGGED for manual review in the
+grade table, grades.csv and the student's feedback, with the cell, the line and the reason.
+The masters' solution cells use none of this (tests/test_grading.py: the perfect submission is
+not flagged), so a flag always deserves a look.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+
+CALLS = {
+    "get_ipython": "uses IPython internals (get_ipython)",
+    "exec": "runs dynamic code (exec)",
+    "eval": "runs dynamic code (eval)",
+    "compile": "compiles dynamic code (compile)",
+    "__import__": "imports dynamically (__import__)",
+    "open": "opens files (open)",
+    "setattr": "sets attributes dynamically (setattr)",
+    "delattr": "deletes attributes dynamically (delattr)",
+    "globals": "reaches the global namespace (globals)",
+    "vars": "reaches a namespace (vars)",
+    "breakpoint": "calls the debugger (breakpoint)",
+    "__builtins__": "reaches the builtins (__builtins__)",
+}
+ATTRIBUTES = {
+    "modules", "_getframe", "settrace", "setprofile", "input_transformers_cleanup",
+    "input_transformers_post", "ast_transformers", "showtraceback", "set_custom_exc", "events",
+    "user_ns", "run_cell", "__dict__", "__globals__", "__code__", "__builtins__", "__subclasses__",
+    "__bases__", "__mro__", "__closure__", "__setattr__", "__delattr__", "__getattribute__",
+    "__import__", "__loader__", "__spec__", "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame",
+}
+SYSTEM_MODULES = {
+    "os", "shutil", "subprocess", "sqlite3", "socket", "nbgrader", "importlib", "builtins", "ctypes",
+    "signal", "pathlib", "glob", "inspect", "gc", "multiprocessing", "threading", "pty", "tempfile",
+    "urllib", "http", "requests", "runpy", "code", "codeop", "pickle", "marshal", "io", "fcntl",
+    "resource", "atexit", "traceback", "IPython", "ipykernel", "jupyter_client", "nbformat", "nbclient",
+}
+FRAMEWORKS = {"tensorflow", "keras", "torch", "jax", "source_lib"}
+MUTATORS = {"update", "clear", "pop", "popitem", "setdefault", "append", "extend", "insert", "remove",
+            "__setitem__", "__delitem__", "discard", "add", "sort", "reverse", "fill", "put", "resize"}
+#: line magics that are harmless and common in student notebooks
+ALLOWED_MAGICS = {"matplotlib"}
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _norm(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _python(source: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _top_level_names(tree: ast.AST) -> set[str]:
+    """Names a read-only cell defines (functions, classes, assigned names), not its imports."""
+    names = set()
+    for node in getattr(tree, "body", []):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in getattr(node, "targets", None) or [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}
+    return names
+
+
+def _root(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def release_context(release_nb) -> dict:
+    """What the checks need from the release: its cells' sources, helper names and imports."""
+    sources, helpers, imported = set(), set(), set()
+    for cell in release_nb.cells:
+        if cell.cell_type != "code":
+            continue
+        sources.add(_norm(cell.source))
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("locked") and not meta.get("solution"):
+            try:
+                tree = ast.parse(_python(cell.source))
+            except SyntaxError:
+                continue
+            imported |= _imported_names(tree)
+            if not meta.get("grade"):
+                helpers |= _top_level_names(tree)
+    return {"sources": sources, "helpers": helpers - imported, "imported": imported}
+
+
+def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str]) -> list[tuple[int, str]]:
+    found = []
+
+    def flag(node, reason):
+        found.append((getattr(node, "lineno", 0), reason))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                root = module.split(".")[0]
+                if root in FRAMEWORKS:
+                    flag(node, f"imports {module} (the assignment asks for your own NumPy code)")
+                elif root in SYSTEM_MODULES:
+                    flag(node, f"imports {module} (a system module)")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sys":
+                bad = [a.name for a in node.names if a.name in ATTRIBUTES]
+                if bad:
+                    flag(node, f"imports sys.{bad[0]}")
+            for alias in node.names:
+                bound = (alias.asname or alias.name).split(".")[0]
+                if bound in helpers:
+                    flag(node, f"rebinds '{bound}', a helper of the read-only cells")
+        elif isinstance(node, ast.Name) and node.id in CALLS:
+            flag(node, CALLS[node.id])
+        elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
+            flag(node, f"uses '.{node.attr}' (interpreter internals)")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            root = _root(node.func.value)
+            if root in helpers and node.func.attr in MUTATORS:
+                flag(node, f"changes '{root}', a helper of the read-only cells (.{node.func.attr})")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in helpers:
+            flag(node, f"redefines '{node.name}', a helper of the read-only cells")
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in set(node.names) & helpers:
+                flag(node, f"rebinds '{name}', a helper of the read-only cells")
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete, ast.For, ast.AsyncFor,
+                             ast.With, ast.AsyncWith, ast.NamedExpr, ast.comprehension)):
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.Delete):
+                targets = node.targets
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+            else:
+                targets = [node.target]
+            for target in targets:
+                for t in ast.walk(target):
+                    if isinstance(t, ast.Name) and isinstance(t.ctx, (ast.Store, ast.Del)) and t.id in helpers:
+                        flag(t, f"rebinds '{t.id}', a helper of the read-only cells")
+                    elif isinstance(t, (ast.Attribute, ast.Subscript)) and isinstance(t.ctx, (ast.Store, ast.Del)):
+                        root = _root(t)
+                        if root in helpers:
+                            flag(t, f"changes '{root}', a helper of the read-only cells")
+                        elif root in imported and isinstance(t, ast.Attribute):
+                            flag(t, f"assigns to an attribute of the imported module '{root}'")
+    return sorted(set(found))
+
+
+def check_notebook(submitted_nb, release_nb) -> list[dict]:
+    """Flags for one submitted notebook: ``[{"cell", "line", "reason"}]`` (empty: nothing found)."""
+    context = release_context(release_nb)
+    cells = [(i, c) for i, c in enumerate(submitted_nb.cells)
+             if c.cell_type == "code" and _norm(c.source) not in context["sources"]]
+    trees, flags = [], []
+    for index, cell in cells:
+        where = _grade_id(cell) or f"cell {index + 1} (no nbgrader id)"
+        try:
+            trees.append((where, ast.parse(_python(cell.source))))
+        except (SyntaxError, ValueError) as exc:
+            flags.append({"cell": where, "line": getattr(exc, "lineno", None) or 0,
+                          "reason": "cannot be parsed, so it could not be checked"})
+    imported = set(context["imported"])
+    for _, tree in trees:
+        imported |= _imported_names(tree)
+    for _ in range(3):  # aliases of imported modules: t = np.testing
+        for _, tree in trees:
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute))
+                        and _root(node.value) in imported):
+                    imported |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    imported -= context["helpers"]
+    for where, tree in trees:
+        for call in ast.walk(tree):  # allowed magics: get_ipython().run_line_magic('matplotlib', ...)
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and call.func.attr == "run_line_magic" and call.args
+                    and isinstance(call.args[0], ast.Constant) and call.args[0].value in ALLOWED_MAGICS):
+                call.func = ast.Name(id="_allowed_magic", ctx=ast.Load())
+        for line, reason in _check_tree(tree, context["helpers"], imported):
+            flags.append({"cell": where, "line": line, "reason": reason})
+    return flags
+
+
+def check_submission(submitted: Path, release: Path) -> list[dict]:
+    """Flags for every notebook of a submission folder (``submitted/<student>/<assignment>``)."""
+    flags = []
+    for path in sorted(Path(submitted).glob("*.ipynb")):
+        release_path = Path(release) / path.name
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:
+            continue  # an unreadable notebook is reported (and scored 0) by course.py
+        if not release_path.exists():
+            continue
+        for f in check_notebook(nb, nbformat.read(release_path, as_version=4)):
+            flags.append({"notebook": path.name, **f})
+    return flags
+
+
+def describe(flag: dict) -> str:
+    return f"{flag['cell']}, line {flag['line']}: {flag['reason']}"
