@@ -6,7 +6,8 @@ can change what the tests see (replace ``np.testing.assert_allclose``, a visible
 hand in TensorFlow autodiff where the assignment asks for a derivation. Running the notebook
 cannot tell these apart from honest work, so before autograde we read every code cell that the
 student wrote (each code cell of the SUBMITTED notebook whose source is not, verbatim, a cell
-of the release) and flag what such code needs:
+of the release, and that is not a read-only cell nbgrader overwrites) and flag what such code
+needs:
 
 * IPython internals: ``get_ipython``, magics and ``!`` shell lines (IPython's TransformerManager
   turns them into ``get_ipython()`` calls first), ``input_transformers``, ``showtraceback`` ...;
@@ -15,8 +16,8 @@ of the release) and flag what such code needs:
 * system modules: ``os``, ``shutil``, ``subprocess``, ``sqlite3``, ``socket``, ``nbgrader``,
   ``importlib``, ``builtins``, ``ctypes``, ``signal``, ``pathlib``, ``glob`` ...;
 * an assignment to an attribute of an imported module (``np.testing.assert_allclose = ...``);
-* rebinding or mutating a helper defined by a read-only cell (``CHECKS``, ``check_pair``,
-  ``self_check``, ``GRID`` ...; the names come from the release's locked cells);
+* rebinding or mutating a helper defined by a read-only cell (``self_check``, ``check_pair``,
+  ``CHECKS``, the data the tests read ...; the names come from the release's locked cells);
 * the frameworks the assignment forbids: ``tensorflow``, ``keras``, ``torch``, ``jax``,
   ``source_lib``;
 * a cell that cannot be parsed (it cannot be checked).
@@ -82,16 +83,24 @@ def _python(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def _top_level_names(tree: ast.AST) -> set[str]:
-    """Names a read-only cell defines (functions, classes, assigned names), not its imports."""
-    names = set()
+def _top_level_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """What a read-only cell defines: (functions and classes, assigned names); not its imports."""
+    defs, assigned = set(), set()
     for node in getattr(tree, "body", []):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
+            defs.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             for target in getattr(node, "targets", None) or [node.target]:
-                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
-    return names
+                assigned |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return defs, assigned
+
+
+def _loads(tree: ast.AST, in_functions_only: bool = False) -> set[str]:
+    """Names read in ``tree`` (only inside function bodies and lambdas if ``in_functions_only``)."""
+    roots = [tree]
+    if in_functions_only:
+        roots = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+    return {n.id for r in roots for n in ast.walk(r) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _imported_names(tree: ast.AST) -> set[str]:
@@ -111,8 +120,13 @@ def _root(node):
 
 
 def release_context(release_nb) -> dict:
-    """What the checks need from the release: its cells' sources, helper names and imports."""
-    sources, helpers, imported = set(), set(), set()
+    """What the checks need from the release: its cells' sources, helper names and imports.
+
+    Helpers are what the read-only cells define that the tests can depend on: every function and
+    class they define, and each assigned name that another read-only cell reads, or a function of
+    the same cell reads (``fig, ax = plt.subplots()`` in a read-only plotting cell is not one).
+    """
+    sources, imported, locked = set(), set(), []
     for cell in release_nb.cells:
         if cell.cell_type != "code":
             continue
@@ -124,8 +138,17 @@ def release_context(release_nb) -> dict:
             except SyntaxError:
                 continue
             imported |= _imported_names(tree)
-            if not meta.get("grade"):
-                helpers |= _top_level_names(tree)
+            locked.append((tree, bool(meta.get("grade"))))
+    helpers = set()
+    for i, (tree, graded) in enumerate(locked):
+        if graded:
+            continue
+        defs, assigned = _top_level_names(tree)
+        read = _loads(tree, in_functions_only=True)
+        for j, (other, _) in enumerate(locked):
+            if j != i:
+                read |= _loads(other)
+        helpers |= defs | (assigned & read)
     return {"sources": sources, "helpers": helpers - imported, "imported": imported}
 
 
@@ -191,8 +214,13 @@ def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str]) -> list[tu
 def check_notebook(submitted_nb, release_nb) -> list[dict]:
     """Flags for one submitted notebook: ``[{"cell", "line", "reason"}]`` (empty: nothing found)."""
     context = release_context(release_nb)
+    locked_ids = {_grade_id(c) for c in release_nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
+    ids = [_grade_id(c) for c in submitted_nb.cells]
+    # nbgrader replaces a read-only cell's source by the gradebook's before running it (when its
+    # id is there once; DeduplicateIds strips all but the last of repeated ids): not the student's code
+    replaced = {gid for gid in locked_ids if gid is not None and ids.count(gid) == 1}
     cells = [(i, c) for i, c in enumerate(submitted_nb.cells)
-             if c.cell_type == "code" and _norm(c.source) not in context["sources"]]
+             if c.cell_type == "code" and _norm(c.source) not in context["sources"] and _grade_id(c) not in replaced]
     trees, flags = [], []
     for index, cell in cells:
         where = _grade_id(cell) or f"cell {index + 1} (no nbgrader id)"

@@ -317,7 +317,7 @@ def _nb(*sources, locked=()):
 def test_integrity_flags_by_hand_written_cases():
     import integrity
 
-    release = _nb("import numpy as np\nLIMIT = 3\ndef check(f): pass", "x = 1", locked=(0,))
+    release = _nb("import numpy as np\nLIMIT = 3\nfig = None\ndef check(f):\n    return f(LIMIT)", "x = 1", locked=(0,))
 
     def reasons(*cells):
         return [f["reason"] for f in integrity.check_notebook(_nb(release.cells[0].source, *cells), release)]
@@ -328,7 +328,9 @@ def test_integrity_flags_by_hand_written_cases():
     assert reasons("t = np.testing\nt.assert_allclose = print") == ["assigns to an attribute of the imported module 't'"]
     assert reasons("!ls") == ["uses IPython internals (get_ipython)"]
     assert reasons("def f(:") == ["cannot be parsed, so it could not be checked"]
-    assert reasons("LIMIT = 100") == ["rebinds 'LIMIT', a helper of the read-only cells"]
+    assert reasons("LIMIT = 100") == ["rebinds 'LIMIT', a helper of the read-only cells"]  # check() reads it
+    assert reasons("def check(f):\n    return 1") == ["redefines 'check', a helper of the read-only cells"]
+    assert reasons("fig = 2") == []  # nothing read-only reads it
     assert reasons("import keras") == ["imports keras (the assignment asks for your own NumPy code)"]
     assert reasons("import sys\nsys.modules['numpy'] = None") == ["uses '.modules' (interpreter internals)"]
     assert reasons("getattr(__builtins__, 'x')") == ["reaches the builtins (__builtins__)"]
