@@ -316,12 +316,14 @@ PS1_ATTACKS_FAIL = {"test_sigmoid", "test_tanh", "test_relu", "test_leaky_relu",
 def test_ps1_tests_resist_sloppy_and_sneaky_code(tmp_path):
     """The master with some solution cells replaced by attacks: finite-difference f', the kinks' conventions,
     an ignored alpha, overflow, and all-zero functions with np.testing / the visible helpers / CHECKS /
-    self_check / builtins rebound. Exactly the attacked questions fail; the master's selu and swish pass;
+    self_check / builtins rebound; the read-only visible_checks cell deleted. Exactly the attacked questions
+    fail; the master's selu and swish pass (the test cells do not need visible_checks);
     no test cell prints to stderr (TensorFlow starts in the imports cell); the self-check is not fooled."""
     from nbclient import NotebookClient
 
     name = "ps1_activation_derivatives"
     nb = _nb("solutions", name)
+    nb.cells = [c for c in nb.cells if _meta(c).get("grade_id") != "visible_checks"]  # and deleted the helpers
     for cell in nb.cells:
         if _meta(cell).get("grade_id") in PS1_ATTACKS:
             cell.source = PS1_ATTACKS[_meta(cell)["grade_id"]]
