@@ -334,3 +334,20 @@ def test_integrity_flags_by_hand_written_cases():
     assert reasons("import keras") == ["imports keras (the assignment asks for your own NumPy code)"]
     assert reasons("import sys\nsys.modules['numpy'] = None") == ["uses '.modules' (interpreter internals)"]
     assert reasons("getattr(__builtins__, 'x')") == ["reaches the builtins (__builtins__)"]
+
+
+def test_log_filter_drops_tensorflow_lines_only():
+    from nbformat.v4 import new_output
+    from traitlets.config import PyFileConfigLoader
+    import robust_execute
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert robust_execute.IgnorePatternLines in config.Autograde.autograde_preprocessors
+    tf_line = "2026-01-01 10:00:00.123456: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.\n"
+    mine = "/tmp/x.py:3: RuntimeWarning: overflow encountered in exp\n"
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.outputs = [new_output("stream", name="stderr", text=tf_line + mine),
+                    new_output("stream", name="stderr", text=tf_line)]
+    pp = robust_execute.IgnorePatternLines(config=config)
+    cell, _ = pp.preprocess_cell(cell, {}, 0)
+    assert [o["text"] for o in cell.outputs] == [mine]
