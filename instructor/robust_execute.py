@@ -24,6 +24,7 @@ traceback that would quote one is cut to its last line.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -77,7 +78,7 @@ class RobustExecute(Execute):
         timeout = super()._get_timeout(cell)
         if self._deadline is None:
             return timeout
-        left = max(1, int(self._deadline - time.monotonic()))
+        left = max(1, math.ceil(self._deadline - time.monotonic()))  # ends at or after the deadline
         return left if timeout is None else min(timeout, left)
 
     def _stop(self, cell, index, ename, evalue, why):

@@ -351,3 +351,41 @@ def test_log_filter_drops_tensorflow_lines_only():
     pp = robust_execute.IgnorePatternLines(config=config)
     cell, _ = pp.preprocess_cell(cell, {}, 0)
     assert [o["text"] for o in cell.outputs] == [mine]
+
+
+def test_notebook_time_budget_keeps_what_ran(tmp_path):
+    import time
+
+    import robust_execute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (
+        "import os\nprint(os.getcwd())", "import time\ntime.sleep(30)", "print('never')")])
+    (tmp_path / "data.txt").write_text("x")
+    start = time.monotonic()
+    pp = robust_execute.RobustExecute(timeout=60, notebook_timeout=8)
+    nb, _ = pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert time.monotonic() - start < 25
+    cwd = nb.cells[0].outputs[0]["text"].strip()
+    assert not Path(cwd).resolve().is_relative_to(tmp_path.resolve())  # a fresh directory, not the notebook's
+    assert "CellTimeoutError" in [o.get("ename") for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert [o.get("ename") for o in nb.cells[2].outputs] == ["NotRun"]
+    assert "time budget (8 s)" in nb.cells[2].outputs[0]["evalue"]
+
+
+def test_hand_given_points_are_reported_apart_from_the_autograder(graded, tmp_path):
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    c = tmp_path / "course"
+    shutil.copytree(graded["course"], c, ignore=shutil.ignore_patterns("feedback", "grades"))
+    with Gradebook(f"sqlite:///{c / 'gradebook.db'}") as gb:  # what an instructor does in formgrader
+        gb.find_grade("test_sigmoid", A, A, "perfect").manual_score = 0.5
+        gb.find_grade("review_question", A, A, "perfect").manual_score = 3
+        gb.db.commit()
+    row = next(r for r in course.collect_grades(c, [A])[0] if r["student"] == "perfect")
+    full = sum(_rubric().values())
+    assert row["auto_score"] == full
+    assert row["manual_adjustment"] == 0.5 - _rubric()["test_sigmoid"]
+    assert row["manual_score"] == 3 + row["manual_adjustment"]
+    assert row["score"] == full + row["manual_score"]
