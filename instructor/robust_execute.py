@@ -13,7 +13,8 @@
   left of it, and once it is spent the remaining cells are ``NotRun``;
 * the kernel runs in a fresh temporary directory (a copy of the notebook's folder without the
   notebooks), not in ``autograded/<student>/<assignment>``, so a relative walk up from the
-  kernel's working directory finds no course directory.
+  kernel's working directory finds no course directory; after the notebook, whatever the
+  student's code left running in the kernel's process group is killed.
 
 :class:`RestoreLockedCells` puts back read-only cells that are not graded (helpers such as
 ``visible_checks``) when a student deleted them, from the gradebook's copy of the source, as
@@ -28,6 +29,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 
@@ -67,12 +69,23 @@ class RobustExecute(Execute):
                 (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, dst)
         metadata["path"] = workdir
         saved_env = {k: os.environ.pop(k) for k in ("PWD", "OLDPWD") if k in os.environ}
+        self._pgid = None
         try:
             return super().preprocess(nb, resources, km)
         finally:
             os.environ.update(saved_env)
+            self._kill_leftovers()
             metadata["path"] = original
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _kill_leftovers(self) -> None:
+        """Kill what the student's code left running in the kernel's process group (a sleeper that
+        would act during the next student's grading). A double fork with setsid escapes this."""
+        if self._pgid and hasattr(os, "killpg") and self._pgid != os.getpgrp():
+            try:
+                os.killpg(self._pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
@@ -96,6 +109,8 @@ class RobustExecute(Execute):
         if self._stopped is not None:
             cell.outputs = [_error("NotRun", f"not executed: {self._stopped}")]
             return cell, resources
+        if self._pgid is None:
+            self._pgid = getattr(getattr(self.km, "provisioner", None), "pgid", None) or None
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:

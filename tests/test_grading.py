@@ -359,13 +359,16 @@ def test_notebook_time_budget_keeps_what_ran(tmp_path):
     import robust_execute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (
-        "import os\nprint(os.getcwd())", "import time\ntime.sleep(30)", "print('never')")])
+        "import os, subprocess\nprint(os.getcwd())\nprint(subprocess.Popen(['sleep', '300']).pid)",
+        "import time\ntime.sleep(30)", "print('never')")])
     (tmp_path / "data.txt").write_text("x")
     start = time.monotonic()
     pp = robust_execute.RobustExecute(timeout=60, notebook_timeout=8)
     nb, _ = pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert time.monotonic() - start < 25
-    cwd = nb.cells[0].outputs[0]["text"].strip()
+    cwd, sleeper = nb.cells[0].outputs[0]["text"].split()
+    time.sleep(0.5)
+    assert not Path(f"/proc/{sleeper}").exists() or "Z" in Path(f"/proc/{sleeper}/stat").read_text().split()[2]
     assert not Path(cwd).resolve().is_relative_to(tmp_path.resolve())  # a fresh directory, not the notebook's
     assert "CellTimeoutError" in [o.get("ename") for o in nb.cells[1].outputs if o.output_type == "error"]
     assert [o.get("ename") for o in nb.cells[2].outputs] == ["NotRun"]
