@@ -26,6 +26,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Hidden tests (### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS) are removed from the release.
 c.ClearHiddenTests.enforce_metadata = True
 
+if os.path.join(_here, "instructor") not in sys.path:
+    sys.path.insert(0, os.path.join(_here, "instructor"))
+from robust_execute import KERNEL_NOISE, autograde_preprocessors, feedback_preprocessors, sanitize_preprocessors  # noqa: E402
+
 # --- autograde -------------------------------------------------------------------------------
 # One cell may import TensorFlow (~5-10 s on a laptop CPU) and build/train a small Keras model;
 # 120 s per cell leaves a wide margin, and an infinite loop costs at most that per cell.
@@ -36,12 +40,7 @@ c.Execute.allow_errors = True  # nbgrader's default, stated: one failing cell mu
 c.OverwriteCells.add_missing_cells = True
 # TensorFlow/absl start-up chatter on stderr stays out of the feedback.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (
-    r"(^|\n)(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d|"
-    r"WARNING: All log messages before absl::InitializeLog|WARNING:tensorflow:|"
-    r"To enable the following instructions: |oneDNN custom operations|"
-    r"Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers|TF-TRT Warning)"
-)
+c.IgnorePattern.pattern = KERNEL_NOISE  # instructor/robust_execute.py, matched line by line
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 100
 
@@ -50,13 +49,11 @@ c.LimitOutput.max_traceback = 100
 #   interrupt) does not cost the points earned before it: later cells are recorded as "not run";
 # - one notebook gets at most RobustExecute.notebook_timeout seconds in all (cells after that
 #   are "not run"); each cell still has Execute.timeout;
-# - the kernel runs in a fresh temporary directory, not inside the course directory;
+# - the kernel runs in a fresh temporary directory, not inside the course directory; the kernel
+#   process's own stdout/stderr go to a temporary file, so the grading log stays readable;
 # - a deleted read-only helper cell (visible_checks, imports) is put back from the gradebook;
 # - the feedback pages do not show the hidden tests.
 c.RobustExecute.notebook_timeout = 900
-if os.path.join(_here, "instructor") not in sys.path:
-    sys.path.insert(0, os.path.join(_here, "instructor"))
-from robust_execute import autograde_preprocessors, feedback_preprocessors, sanitize_preprocessors  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
 c.Autograde.autograde_preprocessors = autograde_preprocessors()

@@ -14,7 +14,11 @@
 * the kernel runs in a fresh temporary directory (a copy of the notebook's folder without the
   notebooks), not in ``autograded/<student>/<assignment>``, so a relative walk up from the
   kernel's working directory finds no course directory; after the notebook, whatever the
-  student's code left running in the kernel's process group is killed.
+  student's code left running in the kernel's process group is killed;
+* the kernel process's own stdout/stderr (TensorFlow's start-up lines and jupyter's warnings,
+  a dozen lines per notebook) go to a temporary file instead of the instructor's terminal;
+  they are logged only when the kernel fails to start. What the student's code prints still
+  reaches the notebook: ipykernel captures it.
 
 :class:`RestoreLockedCells` puts back read-only cells that are not graded (helpers such as
 ``visible_checks``) when a student deleted them, from the gradebook's copy of the source, as
@@ -30,6 +34,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
@@ -38,6 +43,18 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor
 from traitlets import Integer
+
+
+# Start-up chatter that says nothing about the student's code: TensorFlow/absl log lines and
+# jupyter's kernel warnings. Matched line by line, both in the cells' stderr outputs
+# (IgnorePatternLines, set in nbgrader_config.py) and in the kernel process's own output.
+KERNEL_NOISE = (
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d|"
+    r"WARNING: All log messages before absl::InitializeLog|WARNING:tensorflow:|"
+    r"To enable the following instructions: |oneDNN custom operations|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|Could not find cuda drivers|TF-TRT Warning|"
+    r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption)"
+)
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
@@ -72,11 +89,33 @@ class RobustExecute(Execute):
         self._pgid = None
         try:
             return super().preprocess(nb, resources, km)
+        except Exception:  # the kernel did not start, or nbclient failed outside a cell
+            self.log.error("the kernel process's own output:\n%s", self.kernel_output() or "(none)")
+            raise
         finally:
             os.environ.update(saved_env)
             self._kill_leftovers()
+            if getattr(self, "_kernel_log", None) is not None:
+                self._kernel_log.close()
             metadata["path"] = original
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def start_new_kernel(self, **kwargs):
+        self._kernel_log = tempfile.TemporaryFile()
+        kwargs.setdefault("stdout", self._kernel_log)
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        return super().start_new_kernel(**kwargs)
+
+    def kernel_output(self, lines: int = 20) -> str:
+        """The last ``lines`` lines the kernel process wrote to its own stdout/stderr, without
+        TensorFlow's and jupyter's start-up chatter (:data:`KERNEL_NOISE`)."""
+        log = getattr(self, "_kernel_log", None)
+        if log is None or log.closed:
+            return ""
+        log.seek(0)
+        text = log.read()[-20000:].decode("utf-8", "replace")
+        kept = [line for line in text.splitlines() if line.strip() and not re.search(KERNEL_NOISE, line)]
+        return "\n".join(kept[-lines:])
 
     def _kill_leftovers(self) -> None:
         """Kill what the student's code left running in the kernel's process group (a sleeper that

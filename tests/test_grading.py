@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -346,11 +347,46 @@ def test_log_filter_drops_tensorflow_lines_only():
     tf_line = "2026-01-01 10:00:00.123456: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.\n"
     mine = "/tmp/x.py:3: RuntimeWarning: overflow encountered in exp\n"
     cell = nbformat.v4.new_code_cell("x = 1")
+    absl = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1795736267.842385   17921 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
+            "E0000 00:00:1795736269.790495   17921 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n")
     cell.outputs = [new_output("stream", name="stderr", text=tf_line + mine),
-                    new_output("stream", name="stderr", text=tf_line)]
+                    new_output("stream", name="stderr", text=tf_line + absl)]
     pp = robust_execute.IgnorePatternLines(config=config)
     cell, _ = pp.preprocess_cell(cell, {}, 0)
     assert [o["text"] for o in cell.outputs] == [mine]
+
+
+def test_kernel_process_chatter_stays_out_of_the_grading_log(capfd, caplog, tmp_path):
+    """The kernel's own stdout/stderr (ipykernel echoes what a cell writes on fd 2 there, e.g.
+    TensorFlow's start-up lines) go to a temporary file, not to the instructor's terminal; the
+    cell's output still reaches the notebook. When a kernel cannot start, its output is logged."""
+    import logging
+
+    import robust_execute
+
+    marker = "I0000 00:00:1.5 fake.cc:1] chatter from the kernel"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os, time\nos.write(2, b'{marker}\\n')\ntime.sleep(1)\nprint('mine')")])
+    capfd.readouterr()
+    # ipykernel captures fd 2 into the notebook only outside pytest (it checks PYTEST_CURRENT_TEST)
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        nb, _ = robust_execute.RobustExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    out, err = capfd.readouterr()
+    texts = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "mine" in texts and marker in texts
+    assert marker not in out + err and "IPKernelApp" not in out + err
+
+    broken = robust_execute.RobustExecute(
+        timeout=60, extra_arguments=["--IPKernelApp.kernel_class=no_such_module.Kernel"])
+    with caplog.at_level(logging.ERROR), pytest.raises(Exception):
+        broken.preprocess(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]),
+                          {"metadata": {"path": str(tmp_path)}})
+    assert "no_such_module.Kernel" in caplog.text
 
 
 def test_notebook_time_budget_keeps_what_ran(tmp_path):
