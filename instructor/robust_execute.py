@@ -41,7 +41,7 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor, OverwriteCells
 from traitlets import Integer
 
 
@@ -189,7 +189,7 @@ class RestoreLockedCells(NbGraderPreprocessor):
             meta = {"deletable": False, "editable": False,
                     "nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": name,
                                  "checksum": checksum, "cell_type": cell_type, "schema_version": 3}}
-            cell = NotebookNode(cell_type=cell_type, metadata=NotebookNode(meta), source=source)
+            cell = NotebookNode(id=_new_cell_id(), cell_type=cell_type, metadata=NotebookNode(meta), source=source)
             if cell_type == "code":
                 cell.source = self.notification.format(cell_id=name) + source
                 cell.outputs, cell.execution_count = [], None
@@ -208,6 +208,23 @@ class RestoreLockedCells(NbGraderPreprocessor):
 
 _HIDDEN = re.compile(r"^\s*#+\s*BEGIN HIDDEN TESTS.*?^\s*#+\s*END HIDDEN TESTS[^\n]*\n?", re.M | re.S)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class OverwriteCellsWithIds(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` whose re-added cells (a grade cell the student deleted) carry
+    a cell id, which nbformat >= 4.5 requires (without one nbformat warns on every such
+    notebook, and will refuse it in a future version)."""
+
+    def missing_cell_transform(self, source_cell, max_score, is_solution=False, is_task=False):
+        cell = super().missing_cell_transform(source_cell, max_score, is_solution, is_task)
+        cell["id"] = _new_cell_id()
+        return cell
+
+
+def _new_cell_id() -> str:
+    from nbformat.corpus.words import generate_corpus_id
+
+    return generate_corpus_id()
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -260,15 +277,16 @@ def autograde_preprocessors() -> list:
 
 
 def sanitize_preprocessors() -> list:
-    """nbgrader's default sanitizing preprocessors, with :class:`RestoreLockedCells` after ``OverwriteCells``."""
+    """nbgrader's default sanitizing preprocessors, with ``OverwriteCells`` replaced by
+    :class:`OverwriteCellsWithIds` and followed by :class:`RestoreLockedCells`."""
     from nbgrader.converters.autograde import Autograde
-    from nbgrader.preprocessors import OverwriteCells
 
     out = []
     for p in Autograde.class_traits()["sanitize_preprocessors"].default():
-        out.append(p)
         if p is OverwriteCells:
-            out.append(RestoreLockedCells)
+            out += [OverwriteCellsWithIds, RestoreLockedCells]
+        else:
+            out.append(p)
     return out
 
 

@@ -209,6 +209,19 @@ def test_every_failure_is_named_in_the_feedback(graded):
     assert "course-autograde-notes" not in perfect
 
 
+def test_autograded_notebooks_are_valid_and_every_cell_has_an_id(graded):
+    """Cells the grader put back (a deleted test, a deleted read-only helper) get an id, which
+    nbformat >= 4.5 requires (nbgrader's own OverwriteCells leaves it out)."""
+    folder = graded["course"] / "autograded"
+    books = sorted(folder.glob(f"*/{A}/{A}.ipynb"))
+    assert {p.parts[-3] for p in books} >= {"perfect", "deleted_test", "no_visible_checks"}
+    for path in books:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        ids = [c.get("id") for c in nb.cells]
+        assert all(ids) and len(set(ids)) == len(ids), path
+
+
 def test_self_check_cell_reports_per_question(graded):
     c = graded["course"]
 
