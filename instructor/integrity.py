@@ -18,8 +18,11 @@ needs:
 * an assignment to an attribute of an imported module (``np.testing.assert_allclose = ...``);
 * rebinding or mutating a helper defined by a read-only cell (``self_check``, ``check_pair``,
   ``CHECKS``, the data the tests read ...; the names come from the release's locked cells);
-* the frameworks the assignment forbids: ``tensorflow``, ``keras``, ``torch``, ``jax``,
-  ``source_lib``;
+* the frameworks the assignment forbids: importing ``tensorflow``, ``keras``, ``torch``,
+  ``jax`` or ``source_lib``, and using a module of them that a read-only cell imported for the
+  tests (``tf.GradientTape``, ``source_lib.activations...``: the release's imports cell loads
+  TensorFlow once, so that no test cell pays for it); plain functions a read-only cell imports
+  from them for the student's use (``load_mnist``) are allowed;
 * a cell that cannot be parsed (it cannot be checked).
 
 A flag does not change the score: the submission is marked FLAGGED for manual review in the
@@ -113,6 +116,27 @@ def _imported_names(tree: ast.AST) -> set[str]:
     return names
 
 
+def _framework_modules(tree: ast.AST) -> set[str]:
+    """Names an imports cell binds to a module of a forbidden framework: ``tf`` for ``import
+    tensorflow as tf``, ``source_lib``, ``vanishing`` for ``from source_lib import vanishing``;
+    not ``load_mnist`` in ``from source_lib.data import load_mnist`` (a function)."""
+    import importlib.util
+
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in FRAMEWORKS}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FRAMEWORKS:
+            for a in node.names:
+                try:
+                    is_module = importlib.util.find_spec(f"{node.module}.{a.name}") is not None
+                except (ImportError, ValueError):
+                    is_module = False
+                if is_module:
+                    names.add(a.asname or a.name)
+    return names
+
+
 def _root(node):
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
@@ -126,7 +150,7 @@ def release_context(release_nb) -> dict:
     class they define, and each assigned name that another read-only cell reads, or a function of
     the same cell reads (``fig, ax = plt.subplots()`` in a read-only plotting cell is not one).
     """
-    sources, imported, locked = set(), set(), []
+    sources, imported, frameworks, locked = set(), set(), set(), []
     for cell in release_nb.cells:
         if cell.cell_type != "code":
             continue
@@ -138,6 +162,7 @@ def release_context(release_nb) -> dict:
             except SyntaxError:
                 continue
             imported |= _imported_names(tree)
+            frameworks |= _framework_modules(tree)
             locked.append((tree, bool(meta.get("grade"))))
     helpers = set()
     for i, (tree, graded) in enumerate(locked):
@@ -149,10 +174,11 @@ def release_context(release_nb) -> dict:
             if j != i:
                 read |= _loads(other)
         helpers |= defs | (assigned & read)
-    return {"sources": sources, "helpers": helpers - imported, "imported": imported}
+    return {"sources": sources, "helpers": helpers - imported, "imported": imported, "frameworks": frameworks}
 
 
-def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str]) -> list[tuple[int, str]]:
+def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str],
+                frameworks: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
     found = []
 
     def flag(node, reason):
@@ -177,6 +203,9 @@ def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str]) -> list[tu
                     flag(node, f"rebinds '{bound}', a helper of the read-only cells")
         elif isinstance(node, ast.Name) and node.id in CALLS:
             flag(node, CALLS[node.id])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in frameworks:
+            flag(node, f"uses '{node.id}', a framework the read-only cells load for the tests "
+                       "(the assignment asks for your own NumPy code)")
         elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
             flag(node, f"uses '.{node.attr}' (interpreter internals)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -245,7 +274,7 @@ def check_notebook(submitted_nb, release_nb) -> list[dict]:
                     and call.func.attr == "run_line_magic" and call.args
                     and isinstance(call.args[0], ast.Constant) and call.args[0].value in ALLOWED_MAGICS):
                 call.func = ast.Name(id="_allowed_magic", ctx=ast.Load())
-        for line, reason in _check_tree(tree, context["helpers"], imported):
+        for line, reason in _check_tree(tree, context["helpers"], imported, frozenset(context["frameworks"])):
             flags.append({"cell": where, "line": line, "reason": reason})
     return flags
 

@@ -349,6 +349,34 @@ def test_integrity_flags_by_hand_written_cases():
     assert reasons("import sys\nsys.modules['numpy'] = None") == ["uses '.modules' (interpreter internals)"]
     assert reasons("getattr(__builtins__, 'x')") == ["reaches the builtins (__builtins__)"]
 
+    # the release's imports cell loads the frameworks for its tests; the student may not use them
+    release = _nb("import numpy as np\nimport tensorflow as tf\nimport source_lib\n"
+                  "from source_lib import vanishing as V\nfrom source_lib.data import load_mnist", locked=(0,))
+
+    def used(cell):
+        return [f["reason"].split(",")[0] for f in integrity.check_notebook(_nb(release.cells[0].source, cell), release)]
+
+    assert used("def sigmoid_prime(x):\n    return source_lib.activations.gradient_profile('sigmoid', x)[1]") == \
+        ["uses 'source_lib'"]
+    assert used("with tf.GradientTape() as g:\n    pass") == ["uses 'tf'"]
+    assert used("speeds = V.layer_speeds") == ["uses 'V'"]
+    assert used("x, y, *_ = load_mnist(100, 10)\ntf_like = np.tanh(x)") == []  # a function given to use
+
+
+@pytest.mark.parametrize("assignment", course.ASSIGNMENTS)
+def test_no_master_is_flagged_and_autodiff_in_its_place_is(assignment):
+    """The static flags have no false alarm on any master, and catch the pre-imported
+    frameworks used in place of the student's own code (the red team's bypass)."""
+    import integrity
+
+    release = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    full = S.filled(ROOT, assignment)
+    assert integrity.check_notebook(full, release) == []
+    framework = sorted(integrity.release_context(release)["frameworks"])[0]
+    cell = next(c for c in full.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
+    cell.source += f"\n_shortcut = {framework}\n"
+    assert [f["cell"] for f in integrity.check_notebook(full, release)] == [cell.metadata.nbgrader.grade_id]
+
 
 def test_log_filter_drops_tensorflow_lines_only():
     from nbformat.v4 import new_output
