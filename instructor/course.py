@@ -554,7 +554,7 @@ STUDENT_README = """# Neural networks in practice, lecture 1: student kit
 - **Colab**: open a notebook with its "Open in Colab" badge; the first (setup) cell installs
   `source_lib`. Save a copy to your Drive before you start.
 - **JupyterHub**: fetch the assignment in the Assignments tab; `source_lib` is installed.
-- **Laptop**: `python -m venv .venv && .venv/bin/pip install -e .`, then `jupyter lab`.
+- **Laptop**: `python -m venv .venv && .venv/bin/pip install -e '.[course]'`, then `.venv/bin/jupyter lab`.
 
 In each assignment write your code where it says `# YOUR CODE HERE` (delete the
 `raise NotImplementedError()`), and your answer where it says `YOUR ANSWER HERE`. Do not delete,

@@ -21,15 +21,31 @@ def _name(requirement: str) -> str:
 
 def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    everything = project["dependencies"] + project["optional-dependencies"]["course"] + project["optional-dependencies"]["dev"]
+    wanted = {_name(r) for r in everything}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {_name(r) for r in pip_section if not r.startswith("-e")}
     assert listed == wanted
     # and the pinned lower bounds are the same
-    pins = {_name(r): r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    pins = {_name(r): r.replace(" ", "") for r in everything}
     assert {_name(r): r.replace(" ", "") for r in pip_section if not r.startswith("-e")} == pins
     assert any(str(d).startswith("python=3.11") for d in env["dependencies"])
+
+
+def test_colab_install_leaves_colabs_jupyter_alone():
+    """Colab's setup cell installs the bare package (source_lib.colab.pip_target has no extra):
+    its dependencies are what the library imports, and no Jupyter server or nbgrader, which
+    would replace the notebook/jupyter-server versions Colab's runtime pins."""
+    from source_lib import colab
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_name(r) for r in project["dependencies"]}
+    assert core == {"tensorflow", "keras", "numpy", "matplotlib", "mlxtend"}
+    assert {"jupyter", "nbgrader", "notebook", "jupyterlab", "nbclient", "nbconvert"}.isdisjoint(core)
+    assert "[" not in colab.pip_target().split("@")[0]
+    assert {"jupyter", "nbgrader", "ipykernel"} <= {_name(r) for r in project["optional-dependencies"]["course"]}
+    assert "pip install -q -e '.[course,dev]'" in (ROOT / "Makefile").read_text()  # make venv gets all
 
 
 def test_ci_runs_the_readme_test_command():
