@@ -175,6 +175,20 @@ def stamp(notebook: str | Path, url: str | None = None, relative_path: str | Non
     return True
 
 
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/([^\s)]+)")
+
+
+def stamp_markdown(path: str | Path, url: str | None = None) -> bool:
+    """Point every "Open in Colab" link of a markdown file (the README) at ``url``'s repository,
+    keeping each link's notebook path; return True if the file changed."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    new = COLAB_LINK.sub(lambda m: colab_url(m.group(1), url, relative_path=m.group(1)), text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def stamp_all(notebooks, url: str | None = None) -> list[Path]:
     """:func:`stamp` each notebook; return the ones that changed."""
     return [Path(nb) for nb in notebooks if stamp(nb, url)]
@@ -201,14 +215,15 @@ def check(notebook: str | Path, url: str | None = None, relative_path: str | Non
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: python -m source_lib.colab {stamp|check|badge} NOTEBOOK..."
+    usage = "usage: python -m source_lib.colab {stamp|check|badge} NOTEBOOK... (stamp also takes README.md)"
     if len(argv) < 2 or argv[0] not in {"stamp", "check", "badge"}:
         print(usage, file=sys.stderr)
         return 2
     command, notebooks = argv[0], argv[1:]
-    if command == "stamp":
+    if command == "stamp":  # notebooks, and markdown files whose Colab links follow the URL
         for nb in notebooks:
-            print(f"{'stamped' if stamp(nb) else 'up to date'}: {nb}")
+            changed = stamp_markdown(nb) if str(nb).endswith(".md") else stamp(nb)
+            print(f"{'stamped' if changed else 'up to date'}: {nb}")
         return 0
     if command == "badge":
         for nb in notebooks:

@@ -232,3 +232,16 @@ def test_readme_carries_each_lecture_badge():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert colab.badge_markdown(path) in readme, f"README lacks the Colab badge of {path.name}"
+
+
+def test_stamping_the_readme_follows_a_new_repository_url(tmp_path):
+    """After a fork: `python -m source_lib.colab stamp README.md ...` moves every badge of the README."""
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    fork = "https://github.com/someone/my-fork"
+    assert colab.stamp_markdown(readme, fork)
+    text = readme.read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        assert colab.badge_markdown(path, fork) in text
+    assert "colab.research.google.com/github/" + colab.repository_url().split("github.com/")[1] not in text
+    assert not colab.stamp_markdown(readme, fork)  # idempotent
