@@ -34,8 +34,8 @@ SLIDE_TITLES = {
         "Функция правдоподобия", "Другие функции потерь", "Выбор типа функции потерь",
     ],
     "03_vanishing_gradient.ipynb": [
-        "Затухающий градиент", "Функция активации", "Глубина НС",
-        "Добавление «шума» в значение градиента", "«Восстановление» затухающего градиента",
+        "Затухающий градиент", "Функция активации", "Добавление «шума» в значение градиента", "Глубина НС",
+        "«Восстановление» затухающего градиента",
     ],
 }
 # The lecture's review questions ("Вопросы"), one per notebook.
@@ -85,6 +85,10 @@ def test_sections_carry_the_slide_titles_in_order_and_end_with_the_questions(pat
         assert hits, f"no heading with the slide title ({title}) in {path.name}: {headings}"
         positions.append(hits[0])
     assert positions == sorted(positions), f"slide titles out of order in {path.name}"
+    # and no section goes back to an earlier slide
+    order = {title: k for k, title in enumerate(SLIDE_TITLES[path.name])}
+    seen = [order[t] for h in sections for t in order if h.endswith(f"({t})")]
+    assert seen == sorted(seen), f"a section of {path.name} goes back to an earlier slide: {headings}"
     # every numbered section has an English title before the Russian one
     for h in headings:
         if re.match(r"^\d+\. ", h):
