@@ -24,11 +24,19 @@ How the lecture and Keras differ (each docstring says it again):
 | ``msle, mae, mape, hinge`` | the same names | equal (mean over outputs) |
 | ``kl_divergence`` | ``kl_divergence`` | equal where y_true >= ε; terms with y_true = 0 are 0 here, ε·ln(ε/ŷ) in Keras |
 
-Numerical safety. Probabilities are clipped into ``[ε, 1 - ε]`` with
-``ε = keras.backend.epsilon()`` (1e-7, Keras's rule) before a logarithm, so
-the cross-entropies are finite at predictions of exactly 0 and 1; the price is
-a zero gradient for predictions outside ``[ε, 1 - ε]``, which is why the
-``from_logits=True`` forms exist (they are exact for any logit). Half-precision
+Numerical safety. The two cross-entropies compute from the logits z when
+``y_pred`` is the output of a Keras sigmoid (``binary_cross_entropy``) or
+softmax over the last axis (``log_likelihood``), which on the TensorFlow
+backend carries z as ``y_pred._keras_logits``, as Keras's own cross-entropies
+do: no clip, the exact value for any z and the gradient dC/dz = a - y even
+where a has rounded to 0 or 1. Unlike Keras they first check that ``y_pred``
+really is that function's output (a softmax output also carries
+``_keras_logits``; see :func:`_activation_logits`). Other probabilities are
+clipped into ``[ε, 1 - ε]`` with ``ε = keras.backend.epsilon()`` (1e-7,
+Keras's rule) before a logarithm, so the cross-entropies are finite at
+predictions of exactly 0 and 1; the price is a zero gradient for predictions
+outside ``[ε, 1 - ε]``, which is why the ``from_logits=True`` forms exist
+(they are exact for any logit). Half-precision
 inputs (float16, bfloat16) are computed in float32 and the loss is returned in
 float32, as Keras's mixed-precision guide recommends for losses (ε = 1e-7 does
 not exist in float16); float32 and float64 stay in their own dtype.
@@ -181,6 +189,81 @@ def _clip_probability(p):
     return ops.clip(p, eps, 1.0 - eps)
 
 
+_LOGIT_OPS = {"sigmoid": "Sigmoid", "softmax": "Softmax"}
+
+
+def _all_equal(a, b) -> bool:
+    return bool(ops.convert_to_numpy(ops.all(ops.equal(a, b))))
+
+
+def _activation_logits(y_pred, activation):
+    """The logits z of ``y_pred`` when ``y_pred`` really is a Keras ``activation`` output, else None.
+
+    Keras's sigmoid and softmax (on the TensorFlow backend) store their input z
+    on the output tensor as ``_keras_logits``, so that a cross-entropy can be
+    computed from z without clipping. Both store the same attribute, so it
+    does not say *which* function made the output. (Keras's own cross-entropies
+    do not ask: ``binary_crossentropy`` on a softmax output takes the softmax's
+    logits for sigmoid logits.) This helper decides:
+
+    - a graph tensor (inside ``tf.function``, ``model.fit``) really is the
+      output of that activation when the op that made it is a ``Sigmoid``
+      (resp. ``Softmax``, which TensorFlow emits only for the last axis); z
+      is then that op's input.
+    - an eager tensor has no op; it is taken as the output when its values
+      equal ``sigmoid(z)`` (resp. ``softmax(z, axis=-1)``) exactly, the same
+      kernel on the same input, and do *not* also equal the other function
+      of z. The two coincide only where every value is 1/K (for K outputs,
+      at z = -ln(K - 1)), where the probability form is exact anyway, and
+      for a single output of a sigmoid saturated to exactly 1 (z >~ 17 in
+      float32), which equals a one-output softmax (constant 1, a model that
+      cannot learn): that case is read as the sigmoid.
+
+    Args:
+        y_pred: the predictions handed to a loss.
+        activation: ``"sigmoid"`` (elementwise) or ``"softmax"`` (over the last axis).
+
+    Returns:
+        The logits tensor z (y_pred's shape), or None: no cached logits, or
+        y_pred was made by another function.
+    """
+    z = getattr(y_pred, "_keras_logits", None)
+    if z is None:
+        return None
+    try:
+        op = y_pred.op  # graph tensors only: an EagerTensor raises AttributeError
+    except AttributeError:
+        op = None
+    if op is not None:
+        if getattr(op, "type", None) != _LOGIT_OPS[activation] or len(op.inputs) != 1:
+            return None
+        return op.inputs[0]
+    try:
+        z = ops.stop_gradient(ops.convert_to_tensor(z))
+    except Exception:
+        return None
+    if tuple(z.shape) != tuple(y_pred.shape) or keras.backend.standardize_dtype(z.dtype) != (
+        keras.backend.standardize_dtype(y_pred.dtype)
+    ):
+        return None
+    if len(y_pred.shape) == 0:
+        return None
+    target = ops.stop_gradient(y_pred)
+    one_output = y_pred.shape[-1] == 1
+
+    def is_sigmoid():
+        return _all_equal(ops.sigmoid(z), target)
+
+    def is_softmax():  # over one output softmax is the constant 1 (and Keras warns about it)
+        return _all_equal(target, 1.0) if one_output else _all_equal(ops.softmax(z, axis=-1), target)
+
+    if activation == "sigmoid":
+        ok = is_sigmoid() and (one_output or not is_softmax())
+    else:
+        ok = is_softmax() and not is_sigmoid()
+    return ops.convert_to_tensor(getattr(y_pred, "_keras_logits")) if ok else None
+
+
 # --- the lecture's losses ----------------------------------------------------
 
 
@@ -238,14 +321,32 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
     those a zero gradient at z = 0). So the value is finite and exact for
     any z and the gradient is sigma(z) - y everywhere, 0.5 - y at z = 0
     exactly.
-    With probabilities, a is first clipped into ``[ε, 1 - ε]``, ε = 1e-7
-    (Keras's rule), so a = 0 or 1 gives a finite loss (ln ε ≈ -16.1) and no
-    gradient beyond the clip; ``ln(1 - a)`` is computed as ``log1p(-a)``.
+
+    A sigmoid output is computed from its logits, as Keras does. On the
+    TensorFlow backend ``keras.activations.sigmoid`` (so a ``Dense`` layer
+    with ``activation="sigmoid"``, and ``source_lib.activations.sigmoid``)
+    stores z on its output as ``y_pred._keras_logits``. When ``y_pred``
+    carries it and really is a sigmoid output (the op that made it is a
+    ``Sigmoid`` in a graph; eagerly, its values are exactly sigma(z) and not
+    softmax(z), see :func:`_activation_logits`), the loss is the stable form
+    above from z: no clip, so a saturated output (a rounded to 1, z = 17 in
+    float64, z = 9 in float32) still gives the exact cost and the gradient
+    dC/dz = a - y (exactly 0.5 - y at z = 0, and a - y at |z| = 1e4).
+    Unlike Keras, a softmax output (which caches its logits under the same
+    attribute) is *not* read as sigmoid logits.
+
+    Any other y_pred is taken as probabilities a, first clipped into
+    ``[ε, 1 - ε]``, ε = 1e-7 (Keras's rule), so a = 0 or 1 gives a finite
+    loss (ln ε ≈ -16.1), and an output beyond the clip gets no gradient (the
+    learning stops there; pass the logits with ``from_logits=True`` instead).
+    ``ln(1 - a)`` is computed as ``log1p(-a)``.
 
     Keras's ``binary_crossentropy`` takes the *mean* over the outputs:
-    ``binary_cross_entropy = n_outputs * keras.losses.binary_crossentropy``.
-    Keras also silently switches to the logits when y_pred came straight out
-    of a sigmoid op; this function does not: say ``from_logits=True``.
+    ``binary_cross_entropy = n_outputs * keras.losses.binary_crossentropy``,
+    for probabilities and for sigmoid outputs alike (both use the logits
+    there). The one exception is Keras's own mistake: on a softmax output
+    Keras computes the sigmoid cross-entropy of the softmax's logits, while
+    this function applies the formula to the probabilities a.
 
     Args:
         y_true: targets in [0, 1], shape ``(batch, outputs)``.
@@ -265,6 +366,10 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
         - [Nielsen, NNDL ch. 3, eq. (57)](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
     name = "binary_cross_entropy"
+    if not from_logits:
+        cached = _activation_logits(y_pred, "sigmoid")
+        if cached is not None:  # a sigmoid output: compute from its logits, as Keras does
+            y_pred, from_logits = cached, True
     y_true, y_pred = _prepare(y_true, y_pred, name)
     _values_in(name, "y_true", _concrete(y_true), 0.0, 1.0)
     if from_logits:
@@ -300,8 +405,7 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     ``(batch, 1)``, or one-hot rows of y_pred's shape; for one-hot rows the
     same number is ``-sum_j y_j ln a_j``, and a soft label row (any
     non-negative weights y_j) gives that same sum, the cross-entropy of the
-    two distributions. With probabilities, a is clipped into ``[ε, 1 - ε]``,
-    ε = 1e-7. With ``from_logits=True`` y_pred is z and, since
+    two distributions. With ``from_logits=True`` y_pred is z and, since
     ``-ln a_j = logsumexp(z) - z_j``,
 
         C_x = (sum_j y_j) * logsumexp(z) - sum_j y_j z_j,
@@ -313,6 +417,19 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     into one-hot rows first, so both label forms run the same arithmetic and
     give the same numbers.
 
+    A softmax output is computed from its logits, as Keras does: on the
+    TensorFlow backend ``keras.activations.softmax`` (so ``Dense(...,
+    activation="softmax")``) stores z as ``y_pred._keras_logits``. When
+    ``y_pred`` carries it and really is a softmax over the last axis (a
+    ``Softmax`` op in a graph; eagerly, values exactly softmax(z, axis=-1)
+    and not sigmoid(z), see :func:`_activation_logits`), the logits form
+    above is used: no clip, so a confidently wrong output (a_y rounded to 0,
+    e.g. z = [20, 0, 0] with label 1 in float32) still gives the exact cost
+    and the gradient a - y. Unlike Keras, a sigmoid output (which caches its
+    logits under the same attribute) is not read as softmax logits. Any other
+    y_pred is taken as probabilities a, clipped into ``[ε, 1 - ε]``,
+    ε = 1e-7, so a = 0 gives a finite loss (-ln ε ≈ 16.1) and no gradient.
+
     Integer labels must lie in [0, classes - 1] (the classic mistake is
     labels 1..10 for ten classes). Called eagerly, a bad label raises
     ``ValueError``. Inside a TensorFlow graph (``tf.function``,
@@ -323,7 +440,8 @@ def log_likelihood(y_true, y_pred, from_logits=False):
 
     Keras twins: ``categorical_crossentropy`` (one-hot) and
     ``sparse_categorical_crossentropy`` (integers). They are equal on a
-    softmax output; Keras first renormalises y_pred to sum to 1, this function
+    softmax output (both from the logits when y_pred carries them); on other
+    probabilities Keras first renormalises y_pred to sum to 1, this function
     takes a as given, as the lecture does.
 
     Args:
@@ -343,6 +461,10 @@ def log_likelihood(y_true, y_pred, from_logits=False):
         - [Nielsen, NNDL ch. 3, eq. (80)](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
     name = "log_likelihood"
+    if not from_logits:
+        cached = _activation_logits(y_pred, "softmax")
+        if cached is not None:  # a softmax output: compute from its logits, as Keras does
+            y_pred, from_logits = cached, True
     y_pred = ops.convert_to_tensor(y_pred)
     y_pred = ops.cast(y_pred, _compute_dtype(y_pred))
     y_true = ops.convert_to_tensor(y_true)
@@ -745,9 +867,21 @@ def output_gradient(loss, activation, z, y):
         z: weighted inputs of the output layer, shape ``(batch, outputs)``.
         y: targets (for ``log_likelihood``: one-hot rows or integer labels).
 
+    For the two cross-entropy pairs the loss sees the activation's output
+    with the logits Keras caches on it, so the result is the closed form
+    a - y to rounding at any z (|z| = 1e4 included), not 0 where a has
+    rounded to 1 (see :func:`binary_cross_entropy`).
+
     Returns:
         dC/dz as a NumPy array of z's shape and dtype (float64 unless z is a
         float32/float16 array).
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, "The cross-entropy cost function" and "Softmax"](
+            http://neuralnetworksanddeeplearning.com/chap3.html): the output
+          error dC/dz = a - y of the cross-entropy with sigmoid outputs and of
+          the log-likelihood with a softmax output, and (a - y) sigma'(z) of
+          the quadratic cost with sigmoid outputs.
     """
     import tensorflow as tf
 

@@ -107,10 +107,15 @@ def _build_trainer(loss_fn):
     sigmoid = activations.sigmoid
 
     def cost(w, b, x, y):
-        a = sigmoid(w * x + b)
+        # the sigmoid is applied to z already shaped (1, 1) and its output goes to the
+        # loss as it is: a reshape after the sigmoid would drop the logits Keras caches
+        # on it, and the cross-entropies would fall back to a clipped a (no gradient
+        # once a rounds to within 1e-7 of 1)
+        a = sigmoid(tf.reshape(w * x + b, (1, 1)))
         # a per-sample loss gives shape (1,), a keras.losses.Loss a reduced scalar:
         # either way the one sample's loss is the single element
-        c = loss_fn(tf.reshape(y, (1, 1)), tf.reshape(a, (1, 1)))
+        c = loss_fn(tf.reshape(y, (1, 1)), a)
+        a = tf.reshape(a, ())
         return a, tf.cast(tf.reshape(c, (-1,))[0], a.dtype)
 
     @tf.function(reduce_retracing=True)
@@ -150,6 +155,15 @@ def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="fl
     TensorFlow autodiff (``tf.GradientTape``) through the sigmoid and the loss.
     The defaults are Nielsen's: x = 1, y = 0, lr = 0.15, 300 epochs.
 
+    The loss receives the sigmoid's output tensor itself, which carries its
+    logit z (Keras's ``_keras_logits``). ``"binary_cross_entropy"`` therefore
+    computes C = -[y ln a + (1 - y) ln(1 - a)] from z, and its gradient is
+    Nielsen's dC/dz = a - y at any z: a neuron started deep in saturation
+    (w = b = 10, a = 1 - 2e-9, or z up to 1e4 where a rounds to 1) still
+    learns at the full rate. A ``keras.losses.Loss`` whose ``dtype`` differs
+    from the run's casts a first, which drops z: it then sees a clipped into
+    [1e-7, 1 - 1e-7] and gets no gradient beyond the clip.
+
     Args:
         w, b: the starting weight and bias (Nielsen: 0.6, 0.9 and 2, 2).
         loss: a name from :data:`source_lib.losses.LOSSES` (``"half_mse"``,
@@ -173,6 +187,13 @@ def train_single_neuron(w, b, loss, lr=0.15, epochs=300, x=1.0, y=0.0, dtype="fl
         ValueError: a negative or non-integer ``epochs``, a non-positive ``lr``,
             an unknown loss name, a loss with ``from_logits=True``, or a loss
             that returns more than one value for the one sample.
+
+    Reference:
+        - [Nielsen, NNDL ch. 3, "The cross-entropy cost function"](
+            http://neuralnetworksanddeeplearning.com/chap3.html): the
+          experiment (x = 1, y = 0, eta = 0.15, starts (0.6, 0.9) and (2, 2))
+          and the gradients (a - y) sigma'(z) x (quadratic) and (a - y) x
+          (cross-entropy).
     """
     import tensorflow as tf
 

@@ -466,6 +466,144 @@ def test_output_gradient_shows_the_saturation_slowdown():
     assert mse < 1e-3 < 0.99 < ce
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_output_gradient_is_a_minus_y_for_the_cross_entropy_pairs_at_any_z(dtype):
+    """Saturated and badly wrong (a rounded to 1 for y = 0, a_y rounded to 0):
+    the cross-entropies are computed from the logits the sigmoid/softmax cache,
+    so dC/dz is still the closed form a - y (NumPy float64), not 0 from a clip."""
+    z = np.array([[-1e4], [-50.0], [-17.0], [0.0], [9.0], [17.0], [20.0], [50.0], [1e4]], dtype=dtype)
+    sig = 1 / (1 + np.exp(-z.astype(np.float64).clip(-700, 700)))
+    tol = 1e-6 if dtype == "float32" else 1e-12
+    for y in (np.zeros_like(z), np.ones_like(z)):
+        g = L.output_gradient("binary_cross_entropy", "sigmoid", z, y)
+        np.testing.assert_allclose(g, sig - y, rtol=tol, atol=tol)
+        assert g[3, 0] == 0.5 - y[3, 0]  # exactly, at z = 0
+    z = np.array([[20.0, 0.0, 0.0], [1e4, 0.0, -1e4], [0.0, 1e4, 1e4], [0.0, 0.0, 0.0], [-1e4, 50.0, 0.0]], dtype=dtype)
+    labels = np.array([1, 2, 0, 2, 0])
+    expected = np_softmax(z.astype(np.float64)) - np.eye(3)[labels]
+    for y in (labels, np.eye(3, dtype=dtype)[labels]):
+        np.testing.assert_allclose(L.output_gradient("log_likelihood", "softmax", z, y), expected, atol=tol)
+
+
+def _keras_activation(name, z):
+    return keras.activations.sigmoid(z) if name == "sigmoid" else keras.activations.softmax(z)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_cross_entropies_use_the_cached_logits_of_their_own_activation_only(graph):
+    """Keras's sigmoid and softmax both cache their logits as ``_keras_logits``.
+    BCE takes them from a sigmoid output only and the log-likelihood from a
+    softmax output only; on the other activation's output each applies its
+    formula to the probabilities (NumPy float64 references, gradients too)."""
+    z = np.array([[30.0, -2.0, 0.0], [0.5, -30.0, 12.0]])
+    y = np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    labels = np.array([1, 1])  # a_y rounds to 0 in float32 in both rows
+    one_hot = np.eye(3)[labels]
+    s, p = 1 / (1 + np.exp(-z)), np_softmax(z)
+
+    def run(z):
+        out = {}
+        for act in ("sigmoid", "softmax"):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(z)
+                a = _keras_activation(act, z)
+                out[act] = {"bce": L.binary_cross_entropy(y, a), "ll": L.log_likelihood(labels, a)}
+            out[act]["bce_grad"] = tape.gradient(out[act]["bce"], z)
+            out[act]["ll_grad"] = tape.gradient(out[act]["ll"], z)
+        return out
+
+    for dtype, tol in (("float64", 1e-12), ("float32", 2e-6)):
+        zt = tf.constant(z, dtype=dtype)
+        got = tf.function(run)(zt) if graph else run(zt)
+        got = {act: {k: v.numpy().astype(np.float64) for k, v in d.items()} for act, d in got.items()}
+        # sigmoid output: BCE from the logits, exact beyond the clip (z = +-30), gradient a - y
+        np.testing.assert_allclose(got["sigmoid"]["bce"], np_bce_logits(y, z), rtol=tol)
+        np.testing.assert_allclose(got["sigmoid"]["bce_grad"], s - y, atol=tol)
+        assert got["sigmoid"]["bce"][0] > 29  # the clip would give at most ln(1e7) = 16.1 for that term
+        # softmax output: log-likelihood from the logits, gradient a - y
+        np.testing.assert_allclose(got["softmax"]["ll"], np_log_likelihood_logits(labels, z), rtol=tol)
+        np.testing.assert_allclose(got["softmax"]["ll_grad"], p - one_hot, atol=tol)
+        assert got["softmax"]["ll"].min() > 29  # the clip would give at most 16.1
+        if dtype == "float64":
+            # the other activation's output: the probability formula, clipped (Keras would misread the logits)
+            np.testing.assert_allclose(got["softmax"]["bce"], np_bce(y, p), rtol=1e-12)
+            np.testing.assert_allclose(got["sigmoid"]["ll"], np_log_likelihood(labels, s), rtol=1e-12)
+            # ... and its gradient is the chain rule through the probabilities (TF autodiff of the formula)
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(zt)
+                pt, st = tf.nn.softmax(zt), tf.nn.sigmoid(zt)
+                pc = tf.clip_by_value(pt, EPS, 1 - EPS)
+                bce_ref = -tf.reduce_sum(y * tf.math.log(pc) + (1 - y) * tf.math.log1p(-pc), axis=-1)
+                ll_ref = -tf.math.log(tf.clip_by_value(tf.reduce_sum(st * one_hot, axis=-1), EPS, 1 - EPS))
+            np.testing.assert_allclose(got["softmax"]["bce_grad"], tape.gradient(bce_ref, zt).numpy(), rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(got["sigmoid"]["ll_grad"], tape.gradient(ll_ref, zt).numpy(), rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_keras_relations_hold_on_activation_outputs_with_logits(dtype):
+    """On a sigmoid/softmax output Keras also uses the logits, and the documented
+    relations still hold: BCE = n_outputs * Keras BCE, log-likelihood = Keras CCE."""
+    z = tf.constant(RNG.normal(size=(16, 4)) * 20, dtype=dtype)  # many outputs saturated
+    y = (RNG.random((16, 4)) > 0.5).astype(dtype)
+    labels = RNG.integers(0, 4, size=16)
+    a = keras.activations.sigmoid(z)
+    rtol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(
+        L.binary_cross_entropy(y, a).numpy(), 4 * keras.losses.binary_crossentropy(y, a).numpy(), rtol=rtol
+    )
+    a = keras.activations.softmax(z)
+    np.testing.assert_allclose(
+        L.log_likelihood(labels, a).numpy(),
+        keras.losses.sparse_categorical_crossentropy(labels, a).numpy(), rtol=rtol, atol=rtol,
+    )
+
+
+def test_activation_logits_ties_and_non_tensors():
+    """Eagerly the helper decides by the values. Where a sigmoid and a softmax
+    output coincide (every value 1/K) the probability form is used, exact there;
+    a one-output sigmoid saturated to exactly 1 is still read as a sigmoid."""
+    z = tf.constant([[0.0, 0.0], [0.0, 0.0]], dtype="float64")  # sigmoid = softmax = 0.5
+    assert L._activation_logits(keras.activations.sigmoid(z), "sigmoid") is None
+    assert L._activation_logits(keras.activations.softmax(z), "softmax") is None
+    y = np.array([[1.0, 0.0], [0.0, 0.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        bce = L.binary_cross_entropy(y, keras.activations.sigmoid(z))
+        ll = L.log_likelihood(np.array([0, 1]), keras.activations.softmax(z))
+    np.testing.assert_allclose(bce.numpy(), [2 * np.log(2)] * 2, rtol=1e-15)
+    np.testing.assert_allclose(tape.gradient(bce, z).numpy(), 0.5 - y, atol=1e-15)
+    np.testing.assert_allclose(tape.gradient(ll, z).numpy(), [[-0.5, 0.5], [0.5, -0.5]], atol=1e-15)
+    z1 = tf.constant([[17.0], [30.0]], dtype="float32")
+    a1 = keras.activations.sigmoid(z1)
+    assert np.all(a1.numpy() == 1.0)
+    assert L._activation_logits(a1, "sigmoid") is z1
+    assert L._activation_logits(a1, "softmax") is None
+    # no cached logits, or logits that do not match the values: None
+    assert L._activation_logits(tf.constant([[0.3]]), "sigmoid") is None
+    assert L._activation_logits(np.array([[0.3]]), "sigmoid") is None
+    fake = tf.nn.sigmoid(tf.constant([[1.0, 2.0]]))
+    fake._keras_logits = tf.constant([[3.0, 2.0]])
+    assert L._activation_logits(fake, "sigmoid") is None
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_fit_learns_from_saturated_wrong_outputs(jit):
+    """In model.fit the cross-entropies see the Dense layer's activation output:
+    one SGD step from z = 30 (a = 1 in float32, y = 0) moves the bias by
+    lr (a - y) = lr, where the clipped form would not move it at all."""
+    lr = 0.5
+    x = np.zeros((4, 1), "float32")
+    for act, loss, y, bias, step in (
+        ("sigmoid", L.binary_cross_entropy, np.zeros((4, 1), "float32"), [30.0], [lr]),
+        ("softmax", L.log_likelihood, np.ones(4, "int32"), [30.0, 0.0, 0.0], [lr, -lr, 0.0]),
+    ):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
+            len(bias), activation=act, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(bias))])
+        model.compile(optimizer=keras.optimizers.SGD(lr), loss=loss, jit_compile=jit)
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        np.testing.assert_allclose(np.array(bias) - model.layers[0].bias.numpy(), step, atol=1e-6)
+
+
 # --- the regularised objective E = C + lambda R ----------------------------------
 
 

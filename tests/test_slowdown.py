@@ -82,6 +82,39 @@ def test_autodiff_training_matches_numpy_float64_hand_loop(runs, key):
     np.testing.assert_allclose(r.b, b, rtol=1e-10, atol=1e-12)
 
 
+def test_cross_entropy_learns_from_a_fully_saturated_start():
+    """From (w, b) = (10, 10), a = sigma(20) = 1 - 2e-9 is beyond the 1 - 1e-7
+    clip, yet the cross-entropy gradient is a - y (Nielsen), not 0: the neuron
+    learns, a falls below 0.1 in 300 epochs, step by step as the NumPy float64
+    hand loop. The quadratic cost is stuck there (a stays at 1)."""
+    a, c, w, b = numpy_single_neuron(10.0, 10.0, "cross_entropy")
+    assert a[-1] < 0.1  # the reference itself learns
+    r = slowdown.train_single_neuron(10.0, 10.0, "binary_cross_entropy")
+    assert r.a[0] > 1 - 1e-8 and r.a[-1] < 0.1
+    np.testing.assert_allclose(r.a, a, rtol=1e-9)
+    np.testing.assert_allclose(r.w, w, rtol=1e-12)
+    np.testing.assert_allclose(r.b, b, rtol=1e-12)
+    # C from the logits: -ln(1 - sigma(20)) = 20 + ln(1 + e^-20), not the clip's ln(1e7) = 16.1
+    np.testing.assert_allclose(r.C[0], 20 + np.log1p(np.exp(-20.0)), rtol=1e-12)
+    assert slowdown.train_single_neuron(10.0, 10.0, "half_mse").a[-1] > 0.999
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("start", [10.0, 50.0, 5000.0])
+def test_cross_entropy_step_is_exactly_a_minus_y_far_into_saturation(dtype, start):
+    """z = 2 * start up to 1e4: a rounds to 1 and every step is
+    w <- w - lr (a - y) x = w - 0.15, in float32 and float64."""
+    r = slowdown.train_single_neuron(start, start, "binary_cross_entropy", epochs=5, dtype=dtype)
+    with np.errstate(divide="ignore"):  # the hand loop's C = -ln(1 - a) is inf once a rounds to 1
+        _, _, w, b = numpy_single_neuron(start, start, "cross_entropy", epochs=5)
+    np.testing.assert_allclose(w, start - 0.15 * np.arange(6), rtol=1e-9)  # a - y = 1 to 2e-9
+    tol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(r.w, w, rtol=tol)
+    np.testing.assert_allclose(r.b, b, rtol=tol)
+    z = 2 * start
+    np.testing.assert_allclose(r.C[0], z + np.log1p(np.exp(-z)), rtol=tol)  # -ln(1 - sigma(z))
+
+
 def test_record_layout(runs):
     r = runs["cross-entropy, w=0.6, b=0.9"]
     for field in (r.epoch, r.a, r.C, r.w, r.b):
