@@ -43,6 +43,7 @@ import tensorflow as tf
 from keras import ops
 
 from source_lib import activations as _activations
+from source_lib.losses import _activation_logits
 
 __all__ = [
     "build_mlp",
@@ -98,9 +99,16 @@ def nielsen_cross_entropy(y_true, y_pred):
       stable form C_x = sum_j [max(z_j, 0) - y_j z_j + ln(1 + e^{-|z_j|})],
       with no clipping: a saturated output still gives the exact cost and the
       gradient a - y. This is the case in ``layer_speeds`` and ``fit``.
-    - any other ``y_pred`` (NumPy probabilities, another backend) is clipped
-      to [eps, 1 - eps] with Keras's epsilon (``keras.config.epsilon()``,
-      1e-7), so ln never sees 0 and each term is at most -ln(eps) = 16.1.
+      Keras's softmax caches its logits under the same attribute, so they
+      are used only when ``y_pred`` really is a sigmoid output (the op that
+      made it in a graph, its values when eager; see
+      ``source_lib.losses._activation_logits``).
+    - any other ``y_pred`` (a softmax output, NumPy probabilities, another
+      backend) is clipped to [eps, 1 - eps] with Keras's epsilon
+      (``keras.config.epsilon()``, 1e-7), so ln never sees 0 and each term is
+      at most -ln(eps) = 16.1. The formula above is then applied to those
+      probabilities as they are (for a softmax output the (1 - y_j) ln(1 - a_j)
+      terms count too).
 
     Args:
         y_true: targets in [0, 1], shape ``(batch, k)``.
@@ -113,7 +121,7 @@ def nielsen_cross_entropy(y_true, y_pred):
         - [Nielsen, NNDL ch. 3, the cross-entropy cost](
             http://neuralnetworksanddeeplearning.com/chap3.html)
     """
-    z = getattr(y_pred, "_keras_logits", None)
+    z = _activation_logits(y_pred, "sigmoid")  # None for a softmax output, whose logits Keras caches too
     if z is not None:
         y_true = ops.cast(y_true, z.dtype)
         # tf.nn.sigmoid_cross_entropy_with_logits's form: with `where` (not relu/abs) the

@@ -160,6 +160,39 @@ def test_nielsen_cross_entropy_from_logits_and_clipped_against_numpy():
     np.testing.assert_allclose(np.asarray(v.half_squared_error(y, a)), 0.5 * np.sum((y - a) ** 2, axis=-1), rtol=1e-6)
 
 
+def _documented_cost(y, a):
+    """nielsen_cross_entropy's formula, -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)], NumPy float64."""
+    return -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=-1)
+
+
+def test_nielsen_cross_entropy_reads_a_softmax_output_as_probabilities():
+    """Keras's softmax caches its logits under the same attribute as the
+    sigmoid; they must not be taken for sigmoid logits: on a softmax output
+    the cost is the documented formula applied to a = softmax(z), eagerly, in
+    a tf.function, and as layer_speeds's cost on a softmax model."""
+    import tensorflow as tf
+
+    z = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    expected = _documented_cost(y, e / e.sum(axis=-1, keepdims=True))
+    zt = tf.constant(z)
+    eager = v.nielsen_cross_entropy(y, keras.activations.softmax(zt)).numpy()
+    graph = tf.function(lambda t: v.nielsen_cross_entropy(y, keras.activations.softmax(t)))(zt).numpy()
+    np.testing.assert_allclose(eager, expected, rtol=1e-12)
+    np.testing.assert_allclose(graph, expected, rtol=1e-12)
+    # and the sigmoid output still uses its logits (the formula on sigma(z), same numbers here)
+    sig = v.nielsen_cross_entropy(y, keras.activations.sigmoid(zt)).numpy()
+    np.testing.assert_allclose(sig, _documented_cost(y, 1 / (1 + np.exp(-z))), rtol=1e-12)
+
+    model = v.build_mlp([4, 3, 3, 3], output_activation="softmax", seed=0)
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    labels = np.arange(8) % 3
+    _, cost = v.layer_speeds(model, x, labels, return_cost=True)
+    a = model.predict(x, verbose=0).astype(np.float64)
+    assert cost == pytest.approx(float(np.mean(_documented_cost(np.eye(3)[labels], a))), rel=1e-5)
+
+
 # --------------------------------------------------------------------------- #
 # build_mlp
 # --------------------------------------------------------------------------- #
