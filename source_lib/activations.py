@@ -345,6 +345,11 @@ class Maxout(keras.layers.Layer):
     their generalisation. It has exactly `pieces` times the parameters of a
     Dense layer with the same `units` ("удваивает число параметров" for 2).
 
+    The maps act on the last axis of the input, as `keras.layers.Dense`
+    does: an input of shape `(..., n_in)` (any rank >= 2, e.g. a sequence
+    `(batch, steps, n_in)`) gives `(..., units)`. The kernel has shape
+    `(n_in, units * pieces)`; column `i * pieces + k` holds `w_ik`.
+
     Args:
         units: Number of output units.
         pieces: Number of affine maps per unit (k).
@@ -370,8 +375,11 @@ class Maxout(keras.layers.Layer):
                                     initializer=self.bias_initializer)
 
     def call(self, x):
+        # z[..., i * pieces + k] = w_ik^T x + b_ik; split the last axis into (units, pieces)
+        # and keep every leading axis, as Dense does for inputs of rank > 2
         z = ops.matmul(x, self.kernel) + self.bias
-        z = ops.reshape(z, (-1, self.units, self.pieces))
+        leading = tuple(ops.shape(z)[:-1])
+        z = ops.reshape(z, (*leading, self.units, self.pieces))
         return ops.max(z, axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -224,6 +224,31 @@ def test_maxout_parameter_count_and_representation():
         np.testing.assert_allclose(layer(x), ref, rtol=1e-12, atol=1e-12)
 
 
+def _np_maxout(layer, x):
+    """max over pieces of the affine maps, from the layer's own weights, NumPy float64."""
+    kernel, bias = (np.asarray(w, dtype=np.float64) for w in layer.get_weights())
+    n_in = kernel.shape[0]
+    w = kernel.reshape(n_in, layer.units, layer.pieces)  # column i * pieces + k is w_ik
+    b = bias.reshape(layer.units, layer.pieces)
+    return (np.einsum("...n,nik->...ik", x.astype(np.float64), w) + b).max(axis=-1)
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (2, 3, 5), (2, 3, 4, 5)], ids=["2d", "3d", "4d"])
+def test_maxout_acts_on_the_last_axis_of_any_rank(shape):
+    """Like Dense: (..., n_in) -> (..., units), every leading axis kept."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=shape)
+    layer = A.Maxout(4, pieces=3, bias_initializer="random_normal", dtype="float64")
+    y = layer(x)
+    assert tuple(y.shape) == shape[:-1] + (4,) == layer.compute_output_shape(shape)
+    np.testing.assert_allclose(np.asarray(y), _np_maxout(layer, x), rtol=1e-12, atol=1e-12)
+    # symbolic leading axes (unknown batch and steps): in a functional model and a tf.function
+    inputs = keras.Input((None,) * (len(shape) - 2) + (5,), dtype="float64")
+    assert tuple(keras.Model(inputs, layer(inputs)).output.shape) == (None,) * (len(shape) - 1) + (4,)
+    traced = tf.function(layer, input_signature=[tf.TensorSpec((None,) * (len(shape) - 1) + (5,), tf.float64)])
+    np.testing.assert_allclose(traced(x).numpy(), _np_maxout(layer, x), rtol=1e-12, atol=1e-12)
+
+
 def test_rbf_matches_formula_and_is_stable_far_away():
     rng = np.random.default_rng(2)
     layer = A.RBF(4, sigma_init=1.5, dtype="float64")
