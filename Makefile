@@ -33,8 +33,7 @@ demo: venv
 
 ## Execute the lecture notebooks and render them to HTML in build/lectures.
 lectures: venv
-	$(PY) -m jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
-	    --output-dir build/lectures lectures/*.ipynb
+	$(PY) instructor/course.py lectures
 
 ## Instructor targets (thin wrappers over nbgrader; see README, "For instructors").
 release: venv

@@ -597,6 +597,55 @@ def student_bundle(course=ROOT, out_dir=None, log=print) -> Path:
     return out_dir
 
 
+def render_lectures(course=ROOT, out_dir=None, log=print, timeout: int = 600) -> list[Path]:
+    """Execute each lecture notebook in a fresh kernel and render it to HTML (``build/lectures``).
+
+    The published pages leave out TensorFlow's and jupyter's start-up chatter on stderr (absl
+    ``I0000`` lines, "failed call to cuInit" on a machine without a GPU): the lines that
+    :data:`robust_execute.KERNEL_NOISE` matches, the filter of the feedback pages. The kernel
+    process's own output goes to a temporary file and is shown only if a notebook fails.
+    """
+    import subprocess
+    import tempfile
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+    from robust_execute import KERNEL_NOISE, IgnorePatternLines
+
+    course = Path(course)
+    out_dir = Path(out_dir) if out_dir else course / "build" / "lectures"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quiet = IgnorePatternLines(pattern=KERNEL_NOISE)
+    written = []
+    for path in sorted((course / "lectures").glob("*.ipynb")):
+        start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        with tempfile.TemporaryFile() as kernel_log:
+            try:
+                client.execute(stdout=kernel_log, stderr=subprocess.STDOUT)
+            except CellExecutionError:
+                raise
+            except Exception:
+                kernel_log.seek(0)
+                lines = [line for line in kernel_log.read().decode("utf-8", "replace").splitlines()
+                         if line.strip() and not re.search(KERNEL_NOISE, line)]
+                log("the kernel's own output:\n" + "\n".join(lines[-20:]))
+                raise
+        for index, cell in enumerate(nb.cells):
+            quiet.preprocess_cell(cell, {}, index)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        target = out_dir / f"{path.stem}.html"
+        target.write_text(html, encoding="utf-8")
+        written.append(target)
+        log(f"lectures  {path.name} -> {target.relative_to(course) if target.is_relative_to(course) else target}"
+            f" ({time.perf_counter() - start:.0f} s)")
+    return written
+
+
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME")
 
 
@@ -615,7 +664,7 @@ def bundle_leaks(folder: Path) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle"])
+    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle", "lectures"])
     parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
@@ -635,6 +684,8 @@ def main(argv=None) -> int:
         grades(course, args.assignment)
     elif args.verb == "student-bundle":
         student_bundle(course)
+    elif args.verb == "lectures":
+        render_lectures(course)
     return 0
 
 

@@ -7,6 +7,7 @@ bottom in a fresh kernel with nbclient (the timing goal, 90 s each, is measured 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -249,3 +250,30 @@ def test_stamping_the_readme_follows_a_new_repository_url(tmp_path):
         assert colab.badge_markdown(path, fork) in text
     assert "colab.research.google.com/github/" + colab.repository_url().split("github.com/")[1] not in text
     assert not colab.stamp_markdown(readme, fork)  # idempotent
+
+
+@pytest.mark.slow
+def test_rendered_html_leaves_out_tensorflow_start_up_chatter(tmp_path):
+    """`make lectures` (instructor/course.py lectures): the published page keeps the notebook's
+    own output and drops TensorFlow's absl lines (which ipykernel forwards to the notebook)."""
+    sys.path.insert(0, str(ROOT / "instructor"))
+    import course
+
+    (tmp_path / "lectures").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os, time\nimport tensorflow as tf\n"
+                                  "os.write(2, ('I' + '0000 00:00:1795736267.842385   17921 ' + 'cudart' + '_stub.cc:31] no cuda\\n').encode())\n"
+                                  "time.sleep(1)\nprint('the lecture says', tf.constant(2) + 1)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "lectures" / "tiny.ipynb")
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # ipykernel forwards fd 2 only outside pytest
+    try:
+        (page,) = course.render_lectures(tmp_path, out_dir=tmp_path / "html", log=lambda m: None)
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    html = page.read_text(encoding="utf-8")
+    assert "the lecture says tf.Tensor(3" in html
+    assert "I0000" not in html and "cudart_stub" not in html  # (the source writes them in pieces)
+    assert "absl::InitializeLog" not in html  # TensorFlow's own, from the import
