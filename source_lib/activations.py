@@ -458,6 +458,18 @@ class RBF(keras.layers.Layer):
         }
 
 
+def _layer_activation(identifier):
+    """A layer's activation: names through `get` (except "linear"), else `keras.activations.get`."""
+    if isinstance(identifier, str):
+        try:
+            fn = get(identifier)
+        except ValueError:  # a Keras name this module does not have, e.g. "softmax"
+            fn = None
+        if fn is not None and fn is not linear:  # "linear": Keras's (registered, serializable)
+            return fn
+    return keras.activations.get(identifier)
+
+
 @_register
 class LowRankDense(keras.layers.Layer):
     """A Dense layer factorised through a linear bottleneck, `h = g(V^T U^T x + b)`.
@@ -469,7 +481,13 @@ class LowRankDense(keras.layers.Layer):
     Args:
         units: Number of outputs, p.
         rank: Width of the linear bottleneck, q.
-        activation: g, a name or callable (see `get`); default linear.
+        activation: g, a callable or a name. Names are resolved by this
+            module's `get` first, so `"leaky_relu"` is this module's
+            `leaky_relu` (alpha 0.2, derivative 1 at 0 as in the lecture's
+            table) and its spellings (`"Leaky-ReLU"`, `"silu"`) work; names
+            `get` does not know (`"softmax"`, `"linear"`) and `None` (the
+            default, linear) go to `keras.activations.get`.
+        kernel_initializer: Initializer of U and V, as for `keras.layers.Dense`.
 
     Reference:
         - [Sainath et al., 2013](https://doi.org/10.1109/ICASSP.2013.6638949);
@@ -480,7 +498,7 @@ class LowRankDense(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = _check_positive_int(units, "units")
         self.rank = _check_positive_int(rank, "rank")
-        self.activation = keras.activations.get(activation)
+        self.activation = _layer_activation(activation)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
@@ -503,6 +521,16 @@ class LowRankDense(keras.layers.Layer):
             "activation": keras.activations.serialize(self.activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
         }
+
+    @classmethod
+    def from_config(cls, config):
+        # get_config writes this module's (registered) functions as dicts and Keras's
+        # built-ins as their bare names: a saved name is Keras's function, so it is
+        # restored with Keras's get, not re-resolved by `get` as a user's name would be
+        config = dict(config)
+        if isinstance(config.get("activation"), str):
+            config["activation"] = keras.activations.get(config["activation"])
+        return super().from_config(config)
 
 
 #: Parametric ReLU, `h = max(0, z) + alpha * min(0, z)` with alpha learned per

@@ -283,6 +283,39 @@ def test_low_rank_dense_parameter_count_and_formula():
     np.testing.assert_allclose(layer(x), x @ u @ v + b, rtol=1e-12)
 
 
+def test_low_rank_dense_resolves_names_with_this_modules_get():
+    """A name means source_lib's function (the docstring's `get`): "leaky_relu"
+    is alpha = 0.2 with derivative 1 at z = 0 (the lecture's table; Keras's
+    gives alpha there), spellings only `get` knows work, and Keras names
+    source_lib lacks fall back to Keras. A config round trip keeps the function."""
+    layer = A.LowRankDense(3, rank=2, activation="leaky_relu", dtype="float64")
+    assert layer.activation is A.leaky_relu
+    layer.build((None, 4))
+    u, v, _ = layer.get_weights()
+    b = np.array([0.0, -1.5, 2.0])
+    layer.set_weights([u, v, b])
+    x = np.vstack([np.zeros(4), np.random.default_rng(6).normal(size=(5, 4))])
+    z = x @ u @ v + b
+    bias = layer.bias
+    out = layer(tf.constant(x))
+    np.testing.assert_allclose(out.numpy(), np.where(z >= 0, z, 0.2 * z), rtol=1e-12, atol=1e-15)
+    # row 0 has z = b exactly: d out / d b = 1, 0.2, 1 (Keras's leaky_relu gives 0.2 at z = 0)
+    with tf.GradientTape() as tape:
+        first = layer(tf.constant(x[:1]))
+    np.testing.assert_array_equal(tape.gradient(first, bias).numpy(), [1.0, 0.2, 1.0])
+    assert A.LowRankDense(3, rank=2, activation="Leaky-ReLU").activation is A.leaky_relu
+    assert A.LowRankDense(3, rank=2, activation="SiLU").activation is A.swish
+    assert A.LowRankDense(3, rank=2, activation="relu").activation is A.relu
+    assert A.LowRankDense(3, rank=2, activation="softmax").activation is keras.activations.softmax
+    for default in (None, "linear"):
+        assert A.LowRankDense(3, rank=2, activation=default).activation is keras.activations.linear
+    with pytest.raises(ValueError):
+        A.LowRankDense(3, rank=2, activation="no_such_activation")
+    for act in ("leaky_relu", "Leaky-ReLU", A.mish, keras.activations.relu, keras.activations.leaky_relu, "softmax", None):
+        made = A.LowRankDense(3, rank=2, activation=act)
+        assert A.LowRankDense.from_config(made.get_config()).activation is made.activation, act
+
+
 def test_prelu_is_the_lectures_formula():
     layer = A.PReLU(dtype="float64")
     layer.build((None, 6))
@@ -332,6 +365,8 @@ def test_every_activation_and_layer_survives_save_load(fresh_process_predict):
         "Maxout": A.Maxout(5, pieces=3),
         "RBF": A.RBF(5, sigma_init=2.0),
         "LowRankDense": A.LowRankDense(5, rank=2, activation=A.mish),
+        "LowRankDense_by_name": A.LowRankDense(5, rank=2, activation="Leaky-ReLU"),
+        "LowRankDense_keras": A.LowRankDense(5, rank=2, activation="softmax"),
         "PReLU": A.PReLU(),
     }
     for name, layer in layers.items():
