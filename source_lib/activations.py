@@ -42,8 +42,18 @@ def sigmoid(x):
     Saturates on both sides: its derivative `sigmoid(x) * (1 - sigmoid(x))`
     is at most 0.25 (at x = 0), the root of the vanishing gradient.
 
+    On the TensorFlow backend the output carries its input as Keras's
+    `_keras_logits`, so `source_lib.losses.binary_cross_entropy` (and Keras's
+    cross-entropies) compute from the logits, without clipping.
+
     Args:
         x: Input tensor.
+
+    Reference:
+        - [Nielsen, NNDL ch. 1, "Sigmoid neurons"](
+            http://neuralnetworksanddeeplearning.com/chap1.html)
+        - [LeCun, Bottou, Orr & Müller, 1998, Efficient BackProp](
+            http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf)
     """
     return ops.sigmoid(x)
 
@@ -53,9 +63,18 @@ def tanh(x):
     """Hyperbolic tangent, `tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x))`.
 
     Zero-centred; its derivative `1 - tanh(x)**2` is at most 1 (at x = 0).
+    LeCun et al. prefer it to the logistic sigmoid for hidden layers: its
+    outputs are centred near 0, which conditions the next layer's inputs
+    better, and such symmetric sigmoids often converge faster.
 
     Args:
         x: Input tensor.
+
+    Reference:
+        - [LeCun, Bottou, Orr & Müller, 1998, Efficient BackProp](
+            http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf)
+        - [Nielsen, NNDL ch. 3, "Other models of artificial neuron"](
+            http://neuralnetworksanddeeplearning.com/chap3.html)
     """
     return ops.tanh(x)
 
@@ -612,8 +631,23 @@ def derivative_range(activation, lo=-10.0, hi=10.0):
 
 
 def value_range(activation, lo=-10.0, hi=10.0):
-    """Return `(min f, argmin, max f, argmax)` of an activation on [lo, hi], refined
-    like `derivative_range` (for example Swish's minimum -0.278465 at -1.278465)."""
+    """Return `(min f, argmin, max f, argmax)` of an activation on [lo, hi].
+
+    The values come from `gradient_profile` (float64) on a grid that is then
+    refined around each extreme, as in `derivative_range` (for example
+    Swish's minimum -0.278465 at -1.278465). For a monotonic function the
+    extremes are at the ends of the interval.
+
+    Args:
+        activation: A name or callable, as for `get`.
+        lo, hi: The interval searched, lo < hi.
+
+    Returns:
+        A tuple of four floats `(min f, argmin, max f, argmax)`.
+
+    Raises:
+        ValueError: if `hi <= lo`.
+    """
     if not hi > lo:
         raise ValueError(f"need lo < hi, got lo={lo}, hi={hi}")
     return _refined_extrema(lambda xs: gradient_profile(activation, xs)[0], lo, hi)
@@ -622,10 +656,18 @@ def value_range(activation, lo=-10.0, hi=10.0):
 def activation_table(lo=-10.0, hi=10.0):
     """The lecture's derivative table, extended to every activation here.
 
+    Args:
+        lo, hi: The interval on which each derivative's range is found (by
+            `derivative_range`, float64 autodiff), lo < hi.
+
     Returns:
-        A list of rows `(name, formula, min f', max f')`, with f' from autodiff
-        over [lo, hi]. Sigmoid's and tanh's minima are the values at the ends
-        of the interval; the lecture writes them as "-> 0".
+        A list of rows `(name, formula, min f', max f')`, one per entry of
+        `ACTIVATIONS` in its order, `formula` from `FORMULAS`. Sigmoid's and
+        tanh's minima are the values at the ends of the interval; the
+        lecture writes them as "-> 0".
+
+    Raises:
+        ValueError: if `hi <= lo`.
     """
     rows = []
     for name, fn in ACTIVATIONS.items():
@@ -635,7 +677,16 @@ def activation_table(lo=-10.0, hi=10.0):
 
 
 def format_activation_table(lo=-10.0, hi=10.0) -> str:
-    """`activation_table()` as aligned text (what `make demo` prints)."""
+    """`activation_table()` as aligned text (what `make demo` prints).
+
+    Args:
+        lo, hi: The interval, as for `activation_table`.
+
+    Returns:
+        A string: a header line naming the interval, a column header, and
+        one line per activation with its formula and min/max f' to six
+        significant digits.
+    """
     rows = activation_table(lo, hi)
     width = max(len(r[1]) for r in rows)
     lines = [

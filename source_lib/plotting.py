@@ -94,8 +94,19 @@ def derivative_overlay(activations, x=None, ax=None, marks=(0.25, 1.0)):
     sigmoid's largest slope, and 1), so the figure reads like the lecture's
     derivative table.
 
+    Args:
+        activations: a name from `source_lib.activations.ACTIVATIONS`, a list
+            of names, callables and/or (label, fn) pairs, or a dict
+            {label: name-or-callable}; one curve each.
+        x: the points z, any array-like (default `np.linspace(-6, 6, 601)`);
+            the derivatives are taken in float64 by
+            `source_lib.activations.gradient_profile`.
+        ax: a matplotlib Axes to draw on; by default a new figure is made.
+        marks: levels drawn as labelled dotted horizontal lines (an empty
+            tuple for none).
+
     Returns:
-        The matplotlib Figure.
+        The matplotlib Figure (the one that holds `ax` when `ax` is given).
     """
     import numpy as np
 

@@ -309,6 +309,23 @@ def build_mlp(
             ``residual`` without equal-width layers, or ``aux_outputs``
             numbers outside 1..L (or ``True`` with L = 1).
         TypeError: for a non-int ``seed`` or ``aux_outputs`` entry.
+
+    References:
+        - [Nielsen, NNDL ch. 3, "Weight initialization"](
+            http://neuralnetworksanddeeplearning.com/chap3.html): the
+          ``"nielsen"`` initialisation, and ch. 5 for the networks it studies.
+        - [Glorot & Bengio, 2010, Understanding the difficulty of training
+            deep feedforward neural networks](
+            https://proceedings.mlr.press/v9/glorot10a.html): ``"glorot_uniform"``.
+        - [He et al., 2015, Delving Deep into Rectifiers](
+            https://arxiv.org/abs/1502.01852): ``"he_normal"``.
+        - [He et al., 2016, Deep Residual Learning for Image Recognition](
+            https://arxiv.org/abs/1512.03385): ``residual`` identity skips.
+        - [Szegedy et al., 2015, Going Deeper with Convolutions (GoogLeNet)](
+            https://arxiv.org/abs/1409.4842): ``aux_outputs`` heads.
+        - [Neelakantan et al., 2015, Adding Gradient Noise Improves Learning
+            for Very Deep Networks](https://arxiv.org/abs/1511.06807): the
+          "simple init" ``("normal", 0.1)``.
     """
     if not isinstance(sizes, (list, tuple)) or len(sizes) < 3:
         raise ValueError(f"`sizes` must list at least [inputs, hidden, outputs], got {sizes!r}")
