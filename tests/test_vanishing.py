@@ -561,21 +561,67 @@ def test_single_neuron_chain_rejects_bad_input():
 # --------------------------------------------------------------------------- #
 
 
-def test_noise_experiment_tiny_config_returns_finite_curves(mnist1000):
+def test_noise_experiment_tiny_config_returns_finite_curves(mnist1000, monkeypatch):
+    """Both runs start from the same initial weights (the documented "same
+    initial weights"); the clean run trains with plain SGD, the noisy one with
+    AnnealedGradientNoise(SGD) carrying the given eta, gamma and seed, and
+    that wrapper really took every step (its inner optimizer's iterations)."""
     x, y = mnist1000
-    r = v.run_noise_experiment(depth=3, width=8, epochs=2, batch_size=50,
-                               data=((x[:200], y[:200]), (x[200:300], y[200:300])))
+    built = []  # (model, its weights right after build_mlp)
+    real_build = v.build_mlp
+
+    def recording_build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        built.append((model, [w.copy() for w in model.get_weights()]))
+        return model
+
+    monkeypatch.setattr(v, "build_mlp", recording_build)
+    r = v.run_noise_experiment(depth=3, width=8, epochs=2, batch_size=50, eta=0.05, gamma=0.3, learning_rate=0.07,
+                               seed=4, data=((x[:200], y[:200]), (x[200:300], y[200:300])))
     assert r["epochs"] == [1, 2] and r["config"]["depth"] == 3
+    assert (r["config"]["eta"], r["config"]["gamma"], r["config"]["learning_rate"]) == (0.05, 0.3, 0.07)
     for label in ("no_noise", "noise"):
         for key in ("loss", "accuracy", "test_loss", "test_accuracy"):
             assert len(r[label][key]) == 2 and np.all(np.isfinite(r[label][key])), (label, key)
     assert r["noise"]["loss"] != r["no_noise"]["loss"]
 
+    assert len(built) == 2
+    (clean, clean_init), (noisy, noisy_init) = built
+    assert [w.shape for w in clean_init] == [w.shape for w in noisy_init]
+    for a, b in zip(clean_init, noisy_init):
+        np.testing.assert_array_equal(a, b)
+    steps = 2 * (200 // 50)  # epochs * batches per epoch
+    assert type(clean.optimizer) is keras.optimizers.SGD
+    assert int(clean.optimizer.iterations.numpy()) == steps
+    opt = noisy.optimizer
+    assert isinstance(opt, v.AnnealedGradientNoise)
+    assert (opt.eta, opt.gamma, opt.seed) == (0.05, 0.3, 4)
+    assert type(opt.inner_optimizer) is keras.optimizers.SGD
+    for o in (clean.optimizer, opt.inner_optimizer):
+        assert float(o.learning_rate.numpy()) == pytest.approx(0.07)
+    assert int(opt.inner_optimizer.iterations.numpy()) == steps
 
-def test_depth_sweep_shapes(mnist1000):
+
+def test_depth_sweep_sigmoid_gap_grows_with_depth_and_residual_skips_close_it(mnist1000):
+    """Nielsen (ch. 5): with sigmoid layers the last/first speed ratio grows
+    geometrically with depth (each extra layer multiplies the first layer's
+    gradient by about w sigma'(z) <= 1/4 on average); with He et al.'s identity
+    skips the ratio stays near 1 at every depth."""
     x, y = mnist1000
-    r = v.depth_sweep(x[:100], y[:100], depths=(2, 3), kinds=("relu", "residual"))
-    assert set(r) == {"relu", "residual"} and [len(r["relu"][d]) for d in (2, 3)] == [2, 3]
+    depths = (2, 4, 6)
+    r = v.depth_sweep(x[:100], y[:100], depths=depths, kinds=("sigmoid", "residual"))
+    assert set(r) == {"sigmoid", "residual"}
+    for kind in r:
+        assert sorted(r[kind]) == list(depths)
+        for d in depths:
+            assert r[kind][d].shape == (d,) and np.all(np.isfinite(r[kind][d])) and np.all(r[kind][d] > 0)
+    ratio = {kind: np.array([r[kind][d][-1] / r[kind][d][0] for d in depths]) for kind in r}
+    sig, res = ratio["sigmoid"], ratio["residual"]
+    assert np.all(np.diff(r["sigmoid"][6]) > 0), r["sigmoid"][6]  # speeds grow towards the output
+    assert np.all(sig[1:] / sig[:-1] > 5), sig  # two more layers: the gap widens over 5x
+    assert sig[-1] > 300, sig
+    assert np.all((res > 0.25) & (res < 4)), res
+    assert np.all(sig[1:] / res[1:] > 30), (sig, res)
 
 
 def test_plots_have_labels_legends_and_log_scales(mnist1000):
