@@ -136,6 +136,37 @@ def test_test_cells_trust_only_the_students_own_names(name):
             assert "np.testing" not in cell.source and "CHECKS" not in cell.source
 
 
+# A test cell may read another question's answer only where listed here, and only as an extra reference: ps3's table
+# and remedies are recomputed on section 1's recipe drawn in the cell AND on the student's init_network's networks
+# (either matches; an init_network that fails is skipped), so a correct init_network in another draw order counts.
+CROSS_QUESTION = {
+    ("ps3_vanishing_gradient", "test_nielsen_table"): {"init_network"},
+    ("ps3_vanishing_gradient", "test_remedies"): {"init_network"},
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_test_cell_grades_only_its_own_question(name):
+    """A test cell reads only its own question's names (the names its solution cell binds, or the one function it is
+    named after, e.g. test_delta_ce_sigmoid -> delta_ce_sigmoid) and the parameter cell's values; its references are
+    computed inside it (NumPy float64, TensorFlow autodiff, Keras, source_lib), never through the student's other
+    functions. So an unfinished or wrong answer costs only its own question's points."""
+    nb = _nb("solutions", name)
+    cells = {_meta(c)["grade_id"]: c for c in nb.cells if c.cell_type == "code" and _meta(c).get("solution")}
+    parameters = set()
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not _meta(cell) and cell.get("id") != "colab-setup":
+            parameters |= _bound_at_top(cell.source)
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        question = meta["grade_id"].removeprefix("test_")
+        own = _bound_at_top(cells[question].source) if question in cells else {question}
+        allowed = own | parameters | CROSS_QUESTION.get((name, meta["grade_id"]), set())
+        assert _globals_used(cell.source) <= allowed, (meta["grade_id"], sorted(_globals_used(cell.source) - allowed))
+
+
 FORBIDDEN_MODULES = {"tensorflow", "keras", "torch", "jax", "source_lib", "os", "subprocess"}
 FORBIDDEN_CALLS = {"get_ipython", "exec", "eval", "open", "setattr", "__import__", "compile", "globals"}
 

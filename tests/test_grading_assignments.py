@@ -1,12 +1,15 @@
 """End to end for ps2_losses and ps3_vanishing_gradient (ps1 is in test_grading.py):
 the solution scores full automatic points, the untouched release scores 0, a partial
-submission scores exactly the points of the questions it answered, and an attacker (finite
-differences, self-consistent fakes, all-zero functions with np.testing / CHECKS / self_check
+submission scores exactly the points of the questions it answered, a student who left one function
+unfinished loses only the questions that need it (each test cell grades its own question: its
+references are computed in the cell, never through the student's other functions), and an attacker
+(finite differences, self-consistent fakes, all-zero functions with np.testing / CHECKS / self_check
 monkeypatched) scores 0 on exactly the attacked questions. One temporary course directory and
 one autograde run for both assignments."""
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -26,6 +29,21 @@ NAMES = ["ps2_losses", "ps3_vanishing_gradient"]
 PARTIAL_LOST = {
     "ps2_losses": {"test_other_losses", "test_slowdown"},
     "ps3_vanishing_gradient": {"test_remedies", "test_noise_schedule"},
+}
+
+# one function left as released (its stub), everything else answered: (solution cell, function), and the tests that
+# must score 0. Rubric logic: a test cell loses its points only if its own question's answer is missing or the
+# student's own data for it (a table computed with that function) cannot exist.
+UNFINISHED = {
+    "ps2_losses": ("deltas", "delta_mse_sigmoid"),
+    "ps3_vanishing_gradient": ("init_network", "init_network"),
+}
+UNFINISHED_LOST = {
+    # test_delta_ce_sigmoid no longer divides by delta_mse_sigmoid, and test_slowdown trains with its own gradients
+    "ps2_losses": {"test_delta_mse_sigmoid"},
+    # test_backprop_speeds draws its networks in the test cell; speed_table and remedies are the student's numbers
+    # at initialisation, drawn with init_network, so they are never computed
+    "ps3_vanishing_gradient": {"test_init_network", "test_nielsen_table", "test_remedies"},
 }
 
 # solution cell -> what a sloppy or sneaky student typed there, and the tests that must score 0
@@ -114,6 +132,25 @@ def _attacked(c, name):
     return nb
 
 
+def _function_source(source, name):
+    """The source lines of the top-level function ``name`` in a cell's source."""
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return "".join(source.splitlines(keepends=True)[node.lineno - 1:node.end_lineno])
+
+
+def _unfinished(c, name):
+    """Everything answered from the master except one function, which keeps the release's stub."""
+    gid, function = UNFINISHED[name]
+    nb, release = S.filled(c, name), S.blank(c, name)
+    stub = next(cell.source for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == gid:
+            answered = _function_source(cell.source, function)
+            cell.source = cell.source.replace(answered, _function_source(stub, function))
+            assert "raise NotImplementedError()" in cell.source
+    return nb
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     c = course.scratch_course(tmp_path_factory.mktemp("course") / "course", NAMES)
@@ -122,6 +159,7 @@ def graded(tmp_path_factory):
         S.write(S.filled(c, name), c, "solution", name)
         S.write(S.blank(c, name), c, "release", name)
         S.write(S.filled(c, name, skip=S.PARTIAL_BLANK[name]), c, "partial", name)
+        S.write(_unfinished(c, name), c, "unfinished", name)
         S.write(_attacked(c, name), c, "attacker", name)
     notes = course.autograde(c, NAMES, timeout=60, log=lambda m: None)
     totals, questions = course.collect_grades(c, NAMES)
@@ -137,13 +175,14 @@ def _rubric(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_scores_follow_the_rubric(graded, name):
     rubric = _rubric(name)
-    assert PARTIAL_LOST[name] < set(rubric)
+    assert PARTIAL_LOST[name] < set(rubric) and UNFINISHED_LOST[name] < set(rubric)
     got = {(q["student"], q["question"]): q["score"] for q in graded["questions"]
            if q["assignment"] == name and q["graded_by"] == "auto"}
     for question, points in rubric.items():
         assert got[("solution", question)] == points, question
         assert got[("release", question)] == 0, question
         assert got[("partial", question)] == (0 if question in PARTIAL_LOST[name] else points), question
+        assert got[("unfinished", question)] == (0 if question in UNFINISHED_LOST[name] else points), question
         assert got[("attacker", question)] == (0 if question in ATTACKS_LOST[name] else points), question
     rows = {r["student"]: r for r in graded["totals"] if r["assignment"] == name}
     assert rows["solution"]["auto_score"] == rows["solution"]["max_auto_score"] == sum(rubric.values())
