@@ -329,9 +329,10 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
     carries it and really is a sigmoid output (the op that made it is a
     ``Sigmoid`` in a graph; eagerly, its values are exactly sigma(z) and not
     softmax(z), see :func:`_activation_logits`), the loss is the stable form
-    above from z: no clip, so a saturated output (a rounded to 1, z = 17 in
-    float64, z = 9 in float32) still gives the exact cost and the gradient
-    dC/dz = a - y (exactly 0.5 - y at z = 0, and a - y at |z| = 1e4).
+    above from z: no clip, so a saturated output (a within 1e-7 of 1 from
+    z = 16.1 on, and rounded to exactly 1 from z of about 17 in float32, 37
+    in float64) still gives the exact cost and the gradient dC/dz = a - y
+    (exactly 0.5 - y at z = 0, and a - y at |z| = 1e4).
     Unlike Keras, a softmax output (which caches its logits under the same
     attribute) is *not* read as sigmoid logits.
 
@@ -423,9 +424,9 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     ``y_pred`` carries it and really is a softmax over the last axis (a
     ``Softmax`` op in a graph; eagerly, values exactly softmax(z, axis=-1)
     and not sigmoid(z), see :func:`_activation_logits`), the logits form
-    above is used: no clip, so a confidently wrong output (a_y rounded to 0,
-    e.g. z = [20, 0, 0] with label 1 in float32) still gives the exact cost
-    and the gradient a - y. Unlike Keras, a sigmoid output (which caches its
+    above is used: no clip, so a confidently wrong output (a_y below the
+    clip, e.g. z = [20, 0, 0] with label 1, a_1 = 2e-9) still gives the
+    exact cost and the gradient a - y. Unlike Keras, a sigmoid output (which caches its
     logits under the same attribute) is not read as softmax logits. Any other
     y_pred is taken as probabilities a, clipped into ``[ε, 1 - ε]``,
     ε = 1e-7, so a = 0 gives a finite loss (-ln ε ≈ 16.1) and no gradient.
@@ -717,7 +718,11 @@ class BinaryCrossEntropy(keras.losses.Loss):
 
     computed from the logits z as ``sum_j [max(z_j, 0) - z_j y_j +
     ln(1 + exp(-|z_j|))]`` when ``from_logits=True`` (stable for any z,
-    gradient sigma(z) - y), else from a clipped into ``[ε, 1 - ε]``.
+    gradient sigma(z) - y), and likewise from the logits a Keras sigmoid
+    output caches (as :func:`binary_cross_entropy` explains), else from a
+    clipped into ``[ε, 1 - ε]``. A ``Loss`` first casts y_pred to its own
+    ``dtype`` (float32 by default); a cast drops the cached logits, so build
+    it with the model's dtype.
     ``model.compile(loss=BinaryCrossEntropy(from_logits=True))`` survives
     ``model.save`` / ``keras.models.load_model`` with the flag intact.
 
@@ -750,7 +755,9 @@ class LogLikelihood(keras.losses.Loss):
         C_x = -ln a_y = logsumexp(z) - z_y,
 
     the right-hand form (stable for any z, gradient a - y) when
-    ``from_logits=True``; for label rows y it is ``-sum_j y_j ln a_j``.
+    ``from_logits=True`` or when y_pred is a Keras softmax output carrying
+    its logits (see :func:`log_likelihood`), else ``-ln a_y`` with a clipped;
+    for label rows y it is ``-sum_j y_j ln a_j``.
     Integer labels or one-hot rows, as :func:`log_likelihood` takes them.
 
     Args:
