@@ -32,6 +32,7 @@ References:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import weakref
@@ -460,6 +461,20 @@ def aux_loss_weights(model, aux_weight: float = 0.3) -> dict:
 
 # compiled speed functions, one per (model, loss, weights, layers), dropped with the model
 _SPEED_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class _OwnTracingIsExpected(logging.Filter):
+    """``layer_speeds`` compiles one function per model on purpose (a depth sweep builds about a
+    hundred models), and TensorFlow then warns "N out of the last M calls to <function
+    _speed_fn.<locals>.speeds> triggered tf.function retracing". Only those warnings are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "_speed_fn.<locals>" in message)
+
+
+if not any(isinstance(f, _OwnTracingIsExpected) for f in tf.get_logger().filters):
+    tf.get_logger().addFilter(_OwnTracingIsExpected())
 
 
 def _n_outputs(model) -> int:

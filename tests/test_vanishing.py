@@ -642,3 +642,26 @@ def test_plots_have_labels_legends_and_log_scales(mnist1000):
     with pytest.raises(ValueError):
         plotting.plot_speed_history(np.ones(3))
     matplotlib.pyplot.close("all")
+
+
+def test_one_compiled_function_per_model_does_not_warn_about_retracing():
+    """A depth sweep builds many models; TensorFlow's "triggered tf.function retracing" warning
+    about layer_speeds's per-model function is expected and dropped, other warnings are not."""
+    import io
+    import logging
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logger = logging.getLogger("tensorflow")  # tf.get_logger()
+    logger.addHandler(handler)
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.random((20, 12), dtype=np.float32)
+        y = np.eye(3, dtype=np.float32)[np.arange(20) % 3]
+        for depth in range(2, 10):
+            v.layer_speeds(v.build_mlp([12] + [4] * depth + [3], seed=depth), x, y)
+        logger.warning("an unrelated warning")
+    finally:
+        logger.removeHandler(handler)
+    assert "retracing" not in buffer.getvalue()
+    assert "an unrelated warning" in buffer.getvalue()
