@@ -512,10 +512,16 @@ def log_likelihood(y_true, y_pred, from_logits=False):
             )
 
     if from_logits:
-        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j) = (sum_j y_j) logsumexp(z) - sum_j y_j z_j
-        lse = ops.logsumexp(y_pred, axis=-1)
-        dot = ops.sum(y_true * y_pred, axis=-1)
-        loss = lse - dot if integer_labels else ops.sum(y_true, axis=-1) * lse - dot
+        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j), with logsumexp(z) = m + ln sum_k e^(z_k - m)
+        # and m = max z (no overflow). m is a constant for the gradient (logsumexp does not depend
+        # on it). Exact for soft or unnormalised rows y too, unlike the fused softmax kernel.
+        m = ops.stop_gradient(ops.max(y_pred, axis=-1, keepdims=True))
+        shifted = y_pred - m
+        lse = ops.log(ops.sum(ops.exp(shifted), axis=-1, keepdims=True))
+        if integer_labels:  # one-hot rows: sum_j y_j = 1
+            loss = ops.squeeze(lse, -1) - ops.sum(y_true * shifted, axis=-1)
+        else:
+            loss = ops.sum(y_true * (lse - shifted), axis=-1)
     else:
         loss = -ops.sum(y_true * ops.log(_clip_probability(y_pred)), axis=-1)
     return loss if valid is None else _poison(valid, loss)
