@@ -610,9 +610,8 @@ def render_lectures(course=ROOT, out_dir=None, log=print, timeout: int = 600) ->
 
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
-    from robust_execute import KERNEL_NOISE, IgnorePatternLines
+    from robust_execute import KERNEL_NOISE, IgnorePatternLines, kernel_log_tail
 
     course = Path(course)
     out_dir = Path(out_dir) if out_dir else course / "build" / "lectures"
@@ -627,13 +626,8 @@ def render_lectures(course=ROOT, out_dir=None, log=print, timeout: int = 600) ->
         with tempfile.TemporaryFile() as kernel_log:
             try:
                 client.execute(stdout=kernel_log, stderr=subprocess.STDOUT)
-            except CellExecutionError:
-                raise
             except Exception:
-                kernel_log.seek(0)
-                lines = [line for line in kernel_log.read().decode("utf-8", "replace").splitlines()
-                         if line.strip() and not re.search(KERNEL_NOISE, line)]
-                log("the kernel's own output:\n" + "\n".join(lines[-20:]))
+                log(f"{path.name} failed; the kernel process's own output:\n{kernel_log_tail(kernel_log) or '(none)'}")
                 raise
         for index, cell in enumerate(nb.cells):
             quiet.preprocess_cell(cell, {}, index)

@@ -57,6 +57,15 @@ KERNEL_NOISE = (
 )
 
 
+def kernel_log_tail(log, lines: int = 20) -> str:
+    """The last ``lines`` lines of a kernel process's own output (a binary file it wrote to),
+    without the start-up chatter of :data:`KERNEL_NOISE`."""
+    log.seek(0)
+    text = log.read()[-20000:].decode("utf-8", "replace")
+    kept = [line for line in text.splitlines() if line.strip() and not re.search(KERNEL_NOISE, line)]
+    return "\n".join(kept[-lines:])
+
+
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(
         output_type="error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]
@@ -106,16 +115,10 @@ class RobustExecute(Execute):
         kwargs.setdefault("stderr", subprocess.STDOUT)
         return super().start_new_kernel(**kwargs)
 
-    def kernel_output(self, lines: int = 20) -> str:
-        """The last ``lines`` lines the kernel process wrote to its own stdout/stderr, without
-        TensorFlow's and jupyter's start-up chatter (:data:`KERNEL_NOISE`)."""
+    def kernel_output(self) -> str:
+        """What the kernel process wrote to its own stdout/stderr (see :func:`kernel_log_tail`)."""
         log = getattr(self, "_kernel_log", None)
-        if log is None or log.closed:
-            return ""
-        log.seek(0)
-        text = log.read()[-20000:].decode("utf-8", "replace")
-        kept = [line for line in text.splitlines() if line.strip() and not re.search(KERNEL_NOISE, line)]
-        return "\n".join(kept[-lines:])
+        return "" if log is None or log.closed else kernel_log_tail(log)
 
     def _kill_leftovers(self) -> None:
         """Kill what the student's code left running in the kernel's process group (a sleeper that
