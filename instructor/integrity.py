@@ -177,8 +177,7 @@ def release_context(release_nb) -> dict:
     return {"sources": sources, "helpers": helpers - imported, "imported": imported, "frameworks": frameworks}
 
 
-def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str],
-                frameworks: frozenset[str] = frozenset()) -> list[tuple[int, str]]:
+def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks: set[str]) -> list[tuple[int, str]]:
     found = []
 
     def flag(node, reason):
@@ -274,7 +273,7 @@ def check_notebook(submitted_nb, release_nb) -> list[dict]:
                     and call.func.attr == "run_line_magic" and call.args
                     and isinstance(call.args[0], ast.Constant) and call.args[0].value in ALLOWED_MAGICS):
                 call.func = ast.Name(id="_allowed_magic", ctx=ast.Load())
-        for line, reason in _check_tree(tree, context["helpers"], imported, frozenset(context["frameworks"])):
+        for line, reason in _check_tree(tree, context["helpers"], imported, context["frameworks"]):
             flags.append({"cell": where, "line": line, "reason": reason})
     return flags
 
