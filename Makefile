@@ -29,27 +29,27 @@ test-fast: venv
 demo: venv
 	$(PY) -m source_lib
 	$(MAKE) --no-print-directory lectures
-	$(PY) instructor/demo.py
+	$(PY) -m instructor.demo
 
 ## Execute the lecture notebooks and render them to HTML in build/lectures.
 lectures: venv
-	$(PY) instructor/course.py lectures
+	$(PY) -m instructor lectures
 
 ## Instructor targets (thin wrappers over nbgrader; see README, "For instructors").
 release: venv
-	$(PY) instructor/course.py release
+	$(PY) -m instructor release
 
 autograde: venv
-	$(PY) instructor/course.py autograde
+	$(PY) -m instructor autograde
 
 feedback: venv
-	$(PY) instructor/course.py feedback
+	$(PY) -m instructor feedback
 
 grades: venv
-	$(PY) instructor/course.py grades
+	$(PY) -m instructor grades
 
 student-bundle: venv
-	$(PY) instructor/course.py student-bundle
+	$(PY) -m instructor student-bundle
 
 bench: venv
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

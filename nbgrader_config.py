@@ -1,16 +1,11 @@
 """nbgrader configuration of the course kit (the repository root is the course directory).
 
-Instructors run nbgrader through ``instructor/course.py`` (``make release``, ``make autograde``,
+Instructors run nbgrader through ``python -m instructor`` (``make release``, ``make autograde``,
 ``make feedback``, ``make grades``); plain ``nbgrader`` commands run from the repository root
 read this same file.
 """
 
-import os
-import sys
-
 c = get_config()  # noqa: F821  (injected by traitlets when it loads this file)
-
-_here = os.path.dirname(os.path.abspath(__file__))
 
 # --- course and directories ----------------------------------------------------------------
 c.CourseDirectory.course_id = "nn-practice-lecture-01"
@@ -26,9 +21,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Hidden tests (### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS) are removed from the release.
 c.ClearHiddenTests.enforce_metadata = True
 
-if os.path.join(_here, "instructor") not in sys.path:
-    sys.path.insert(0, os.path.join(_here, "instructor"))
-from robust_execute import KERNEL_NOISE, autograde_preprocessors, feedback_preprocessors, sanitize_preprocessors  # noqa: E402
+# The `instructor` package is installed with the course environment (`make venv`).
+from instructor.robust_execute import (  # noqa: E402
+    KERNEL_NOISE,
+    autograde_preprocessors,
+    feedback_preprocessors,
+    sanitize_preprocessors,
+)
 
 # --- autograde -------------------------------------------------------------------------------
 # One cell may import TensorFlow (~5-10 s on a laptop CPU) and build/train a small Keras model;

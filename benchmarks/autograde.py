@@ -28,13 +28,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "instructor"))
 
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-import course  # noqa: E402
-import submissions  # noqa: E402
+from instructor import course  # noqa: E402
+from instructor import submissions  # noqa: E402
 
 
 def _run(nb, cwd: Path) -> float:

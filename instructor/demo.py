@@ -11,7 +11,7 @@ instructor's real gradebook or submissions. Its four students, for every assignm
 
 Outputs: build/demo/grades.csv, questions.csv, grades.png and build/demo_course/feedback/.
 
-    python instructor/demo.py [--assignment NAME ...]
+    python -m instructor.demo [--assignment NAME ...]
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import course  # noqa: E402
-import submissions  # noqa: E402
+from . import course, submissions
 
 ROOT = course.ROOT
 

@@ -14,9 +14,8 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "instructor"))
 
-import course  # noqa: E402
+from instructor import course  # noqa: E402
 from source_lib import colab  # noqa: E402
 
 NAMES = ["ps1_activation_derivatives", "ps2_losses", "ps3_vanishing_gradient"]

@@ -21,10 +21,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "instructor"))
 
-import course  # noqa: E402
-import submissions as S  # noqa: E402
+from instructor import course  # noqa: E402
+from instructor import submissions as S  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -329,7 +328,7 @@ def _nb(*sources, locked=()):
 
 
 def test_integrity_flags_by_hand_written_cases():
-    import integrity
+    from instructor import integrity
 
     release = _nb("import numpy as np\nLIMIT = 3\nfig = None\ndef check(f):\n    return f(LIMIT)", "x = 1", locked=(0,))
 
@@ -367,7 +366,7 @@ def test_integrity_flags_by_hand_written_cases():
 def test_no_master_is_flagged_and_autodiff_in_its_place_is(assignment):
     """The static flags have no false alarm on any master, and catch the pre-imported
     frameworks used in place of the student's own code (the red team's bypass)."""
-    import integrity
+    from instructor import integrity
 
     release = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     full = S.filled(ROOT, assignment)
@@ -381,7 +380,7 @@ def test_no_master_is_flagged_and_autodiff_in_its_place_is(assignment):
 def test_log_filter_drops_tensorflow_lines_only():
     from nbformat.v4 import new_output
     from traitlets.config import PyFileConfigLoader
-    import robust_execute
+    from instructor import robust_execute
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert robust_execute.IgnorePatternLines in config.Autograde.autograde_preprocessors
@@ -404,7 +403,7 @@ def test_kernel_process_chatter_stays_out_of_the_grading_log(capfd, caplog, tmp_
     cell's output still reaches the notebook. When a kernel cannot start, its output is logged."""
     import logging
 
-    import robust_execute
+    from instructor import robust_execute
 
     marker = "I0000 00:00:1.5 fake.cc:1] chatter from the kernel"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
@@ -433,7 +432,7 @@ def test_kernel_process_chatter_stays_out_of_the_grading_log(capfd, caplog, tmp_
 def test_notebook_time_budget_keeps_what_ran(tmp_path):
     import time
 
-    import robust_execute
+    from instructor import robust_execute
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (
         "import os, subprocess\nprint(os.getcwd())\nprint(subprocess.Popen(['sleep', '300']).pid)",

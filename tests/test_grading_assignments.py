@@ -17,10 +17,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "instructor"))
 
-import course  # noqa: E402
-import submissions as S  # noqa: E402
+from instructor import course  # noqa: E402
+from instructor import submissions as S  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -254,10 +254,9 @@ def test_stamping_the_readme_follows_a_new_repository_url(tmp_path):
 
 @pytest.mark.slow
 def test_rendered_html_leaves_out_tensorflow_start_up_chatter(tmp_path):
-    """`make lectures` (instructor/course.py lectures): the published page keeps the notebook's
+    """`make lectures` (python -m instructor lectures): the published page keeps the notebook's
     own output and drops TensorFlow's absl lines (which ipykernel forwards to the notebook)."""
-    sys.path.insert(0, str(ROOT / "instructor"))
-    import course
+    from instructor import course
 
     (tmp_path / "lectures").mkdir()
     nb = nbformat.v4.new_notebook(cells=[

@@ -1,0 +1,63 @@
+"""``python -m instructor VERB``: the instructor's verbs over nbgrader.
+
+    python -m instructor release          # solutions/ -> assignments/ (nbgrader generate_assignment)
+    python -m instructor autograde        # every submission in submitted/ (nbgrader autograde)
+    python -m instructor feedback         # feedback/<student>/<assignment>/*.html
+    python -m instructor grades           # build/grades/grades.csv, questions.csv, grades.png
+    python -m instructor student-bundle   # build/student_bundle/ and build/student_bundle.zip
+    python -m instructor lectures         # build/lectures/*.html
+
+Options: ``--course DIR`` (default: the repository root), ``--assignment NAME`` (repeatable),
+``--timeout SECONDS`` (autograde: per-cell limit, overrides nbgrader_config.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .coursedir import ROOT
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m instructor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle", "lectures"])
+    parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
+    parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
+    args = parser.parse_args(argv)
+    course = Path(args.course)
+    if args.verb == "release":
+        from .release import release
+
+        release(course, args.assignment)
+    elif args.verb == "autograde":
+        from .autograde import autograde
+
+        if not (course / "submitted").is_dir():
+            print(f"nothing to autograde: {course / 'submitted'} does not exist "
+                  "(nbgrader collect, or copy files to submitted/<student>/<assignment>/)")
+            return 0
+        autograde(course, args.assignment, timeout=args.timeout)
+    elif args.verb == "feedback":
+        from .feedback import feedback
+
+        feedback(course, args.assignment)
+    elif args.verb == "grades":
+        from .grades import grades
+
+        grades(course, args.assignment)
+    elif args.verb == "student-bundle":
+        from .bundle import student_bundle
+
+        student_bundle(course)
+    elif args.verb == "lectures":
+        from .lectures import render_lectures
+
+        render_lectures(course)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
