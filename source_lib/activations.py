@@ -26,6 +26,36 @@ import keras
 import numpy as np
 from keras import ops
 
+__all__ = [
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "relu6",
+    "swish",
+    "mish",
+    "softplus",
+    "linear",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "ACTIVATIONS",
+    "KERAS_TWINS",
+    "FORMULAS",
+    "get",
+    "Swish",
+    "Maxout",
+    "RBF",
+    "LowRankDense",
+    "PReLU",
+    "gradient_profile",
+    "derivative_range",
+    "value_range",
+    "activation_table",
+    "format_activation_table",
+]
+
 _register = keras.saving.register_keras_serializable(package="source_lib")
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -280,15 +310,22 @@ FORMULAS: dict[str, str] = {
 def get(identifier) -> Callable:
     """Return the activation function for a name or a callable.
 
+    Names are read without case, surrounding spaces or the difference
+    between `-` and `_` (`"ReLU"`, `" linear "`, `"leaky-relu"`); `"silu"` is
+    Keras's name for `swish`.
+
     Args:
         identifier: One of the names in `ACTIVATIONS`, `"linear"` or `None`
             (the identity), or a callable, which is returned unchanged.
+
+    Returns:
+        The activation function.
 
     Raises:
         ValueError: for an unknown name; the message lists the known names.
         TypeError: for anything that is neither a string nor a callable.
     """
-    if identifier is None or identifier == "linear":
+    if identifier is None:
         return linear
     if callable(identifier):
         return identifier
@@ -296,6 +333,8 @@ def get(identifier) -> Callable:
         key = identifier.strip().lower().replace("-", "_")
         if key == "silu":
             key = "swish"
+        if key == "linear":
+            return linear
         if key in ACTIVATIONS:
             return ACTIVATIONS[key]
         known = ", ".join(sorted(ACTIVATIONS) + ["linear"])

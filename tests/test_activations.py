@@ -187,6 +187,30 @@ def test_get_names_callables_and_errors():
         A.get(42)
 
 
+@pytest.mark.parametrize("name", ["linear", "Linear", " linear ", "LINEAR"])
+def test_get_reads_linear_like_every_other_name(name):
+    """"ReLU" always worked; "Linear" and " linear " raised "Unknown activation ... linear"
+    because the identity was looked up before the name was normalised."""
+    assert A.get(name) is A.linear
+    assert A.get(name.lower().replace("linear", "ReLU")) is A.relu  # spaces kept, as in `name`
+    x = tf.constant([-2.0, 0.0, 3.5])
+    np.testing.assert_array_equal(A.get(name)(x).numpy(), keras.activations.get("linear")(x).numpy())
+
+
+def test_public_names_are_listed_and_do_not_leak_modules():
+    """`from source_lib.activations import *` gives the library, not math, np, ops or keras."""
+    import types
+
+    namespace = {}
+    exec("from source_lib.activations import *", namespace)
+    exported = set(namespace) - {"__builtins__"}
+    assert exported == set(A.__all__)
+    assert not any(isinstance(getattr(A, n), types.ModuleType) for n in A.__all__)
+    assert {"math", "np", "ops", "keras"}.isdisjoint(exported)
+    public = {n for n, v in vars(A).items() if not n.startswith("_") and getattr(v, "__module__", None) == A.__name__}
+    assert public <= exported, public - exported  # everything defined here is listed
+
+
 # --- layers --------------------------------------------------------------------
 
 
