@@ -34,6 +34,10 @@ from instructor.robust_execute import (  # noqa: E402
 # 120 s per cell leaves a wide margin, and an infinite loop costs at most that per cell.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# nbclient waits only 4 s for a cell's output after it finished, and nbgrader makes that wait fatal
+# (CellTimeoutError "Timeout waiting for IOPub output") on a loaded machine; JupyterHub's
+# system-wide config gives students' Validate the same limits (deploy/jupyterhub/install.sh).
+c.Execute.iopub_timeout = 60
 c.Execute.allow_errors = True  # nbgrader's default, stated: one failing cell must not stop grading
 # Put back grade cells (tests, the free-response answer) that a student deleted.
 c.OverwriteCells.add_missing_cells = True
