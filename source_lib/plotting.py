@@ -7,6 +7,16 @@ it and tests can inspect it. Import is cheap: pyplot is loaded on first use.
 
 from __future__ import annotations
 
+__all__ = [
+    "activation_grid",
+    "derivative_overlay",
+    "layer_statistics",
+    "plot_learning_curves",
+    "plot_loss_vs_prediction",
+    "plot_layer_speeds",
+    "plot_speed_history",
+]
+
 
 def _plt():
     import matplotlib.pyplot as plt
@@ -87,12 +97,12 @@ def activation_grid(activations, x=None, ncols=4, derivative=True, panel_size=(3
     return fig
 
 
-def derivative_overlay(activations, x=None, ax=None, marks=(0.25, 1.0)):
+def derivative_overlay(activations, x=None, ax=None, marks=None):
     """The derivatives f'(x) of several activations on one axes (autodiff).
 
-    Horizontal dotted lines mark `marks` (by default the lecture's 0.25, the
-    sigmoid's largest slope, and 1), so the figure reads like the lecture's
-    derivative table.
+    Horizontal dotted lines mark `marks`: by default 1 and, when the sigmoid
+    is one of the curves, 0.25 (its largest slope), so the figure reads like
+    the lecture's derivative table and draws no guide without its curve.
 
     Args:
         activations: a name from `source_lib.activations.ACTIVATIONS`, a list
@@ -103,7 +113,7 @@ def derivative_overlay(activations, x=None, ax=None, marks=(0.25, 1.0)):
             `source_lib.activations.gradient_profile`.
         ax: a matplotlib Axes to draw on; by default a new figure is made.
         marks: levels drawn as labelled dotted horizontal lines (an empty
-            tuple for none).
+            tuple for none); None for the default above.
 
     Returns:
         The matplotlib Figure (the one that holds `ax` when `ax` is given).
@@ -115,6 +125,11 @@ def derivative_overlay(activations, x=None, ax=None, marks=(0.25, 1.0)):
     plt = _plt()
     items = _activation_items(activations)
     x = np.linspace(-6.0, 6.0, 601) if x is None else np.asarray(x, dtype=np.float64)
+    if marks is None:
+        from source_lib.activations import sigmoid
+
+        has_sigmoid = any(fn == "sigmoid" or fn is sigmoid for _, fn in items)
+        marks = (0.25, 1.0) if has_sigmoid else (1.0,)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
     else:
@@ -200,7 +215,9 @@ _QUANTITY_LABELS = {
 def plot_learning_curves(records, quantities=("a", "C"), panel_size=(4.8, 3.4), title=None):
     """Learning curves of the single-neuron slowdown (Nielsen, NNDL ch. 3).
 
-    One panel per quantity, epochs on the x axis, one line per run.
+    One panel per quantity, epochs on the x axis, one line per run. The runs'
+    legend (attached to the first panel) sits under the panels, where it
+    covers no curve.
 
     Args:
         records: a `source_lib.slowdown.SlowdownRecord`, a list of them
@@ -219,19 +236,18 @@ def plot_learning_curves(records, quantities=("a", "C"), panel_size=(4.8, 3.4), 
     unknown = [q for q in quantities if q not in _QUANTITY_LABELS]
     if unknown or not quantities:
         raise ValueError(f"quantities: choose from {list(_QUANTITY_LABELS)}; got {list(quantities)!r}")
-    fig, axes = plt.subplots(
-        1, len(quantities), figsize=(panel_size[0] * len(quantities), panel_size[1]), squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(quantities), figsize=(panel_size[0] * len(quantities), panel_size[1]),
+                             squeeze=False, constrained_layout=True)
     for ax, q in zip(axes[0], quantities):
         for label, r in items:
             ax.plot(r.epoch, getattr(r, q), label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(_QUANTITY_LABELS[q])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    axes[0][0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.0, -0.2),
+                      ncol=2 if len(items) > 1 else 1)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -334,7 +350,8 @@ def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size
     given = None if y_pred is None else np.asarray(y_pred, dtype=np.float64).ravel()
     nrows = -(-len(items) // ncols)
     ncols = min(ncols, len(items))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False,
+                             constrained_layout=True)
     try:
         for ax, (label, loss) in zip(axes.flat, items):
             fn = _losses.get(loss)
@@ -353,7 +370,6 @@ def plot_loss_vs_prediction(losses, y_true=1.0, y_pred=None, ncols=3, panel_size
         raise
     for ax in list(axes.flat)[len(items):]:
         ax.set_visible(False)
-    fig.tight_layout()
     return fig
 
 
@@ -388,7 +404,10 @@ def plot_layer_speeds(speeds_by_label, log=True, title="Speed of learning per hi
         raise ValueError("`speeds_by_label` is empty")
     series = {str(k): np.asarray(v, dtype=float).ravel() for k, v in speeds_by_label.items()}
     depth = max(len(v) for v in series.values())
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(1.2 + 0.9 * depth * len(series) ** 0.5, 4))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(2.2 + 0.9 * depth * len(series) ** 0.5, 4), constrained_layout=True)
+    else:
+        fig = ax.figure
     width = 0.8 / len(series)
     for i, (label, s) in enumerate(series.items()):
         x = np.arange(1, len(s) + 1) + (i - (len(series) - 1) / 2) * width
@@ -399,9 +418,8 @@ def plot_layer_speeds(speeds_by_label, log=True, title="Speed of learning per hi
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
@@ -432,7 +450,10 @@ def plot_speed_history(history, epochs=None, title="Speed of learning during tra
     epochs = np.arange(speeds.shape[0]) if epochs is None else np.asarray(epochs)
     if len(epochs) != speeds.shape[0]:
         raise ValueError(f"`epochs` has {len(epochs)} entries for {speeds.shape[0]} records")
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    else:
+        fig = ax.figure
     for layer in range(speeds.shape[1]):
         ax.plot(epochs, speeds[:, layer], label=f"hidden layer {layer + 1}")
     ax.set_yscale("log")
@@ -441,5 +462,4 @@ def plot_speed_history(history, epochs=None, title="Speed of learning during tra
     ax.set_title(title)
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
