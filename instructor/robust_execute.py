@@ -216,7 +216,39 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class OverwriteCellsWithIds(OverwriteCells):
     """nbgrader's ``OverwriteCells`` whose re-added cells (a grade cell the student deleted) carry
     a cell id, which nbformat >= 4.5 requires (without one nbformat warns on every such
-    notebook, and will refuse it in a future version)."""
+    notebook, and will refuse it in a future version), and go after the nearest earlier cell
+    that is still in the notebook.
+
+    nbgrader 0.9.6 puts a missing grade cell right after the master's previous source cell and
+    raises ``KeyError`` when that one is missing too (every solution cell retyped into fresh
+    cells: ps1's ``review_question`` after ``plot_derivatives``), so the whole notebook scored 0.
+    """
+
+    def add_missing_grade_cells(self, nb, resources):
+        """Put back each missing grade cell, in the master's order, after the nearest earlier
+        source cell still present (else at the top), and after the student's own cells without
+        nbgrader metadata that follow it (a retyped solution stays before its test)."""
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source_cells = source_nb.source_cells
+        grade_ids = {c.name: c for c in source_nb.grade_cells}
+        solution_ids = {c.name for c in source_nb.solution_cells}
+        order = [c.name for c in source_cells]
+
+        def position(name):
+            return next((i for i, c in enumerate(nb.cells)
+                         if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name), None)
+
+        for k, name in enumerate(order):
+            if name not in grade_ids or position(name) is not None:
+                continue
+            self.log.warning(f"Missing grade cell {name} encountered, adding to notebook")
+            cell = self.missing_cell_transform(source_cells[k], grade_ids[name].max_score,
+                                               is_solution=name in solution_ids)
+            at = next((p + 1 for p in map(position, reversed(order[:k])) if p is not None), 0)
+            while at and at < len(nb.cells) and "grade_id" not in nb.cells[at].get("metadata", {}).get("nbgrader", {}):
+                at += 1
+            nb.cells.insert(at, cell)
+        return nb, resources
 
     def missing_cell_transform(self, source_cell, max_score, is_solution=False, is_task=False):
         cell = super().missing_cell_transform(source_cell, max_score, is_solution, is_task)
@@ -271,11 +303,14 @@ class IgnorePatternLines(IgnorePattern):
 
 
 def autograde_preprocessors() -> list:
-    """nbgrader's default autograde preprocessors with ``Execute`` replaced by ``RobustExecute``
-    and ``IgnorePattern`` by :class:`IgnorePatternLines`."""
+    """nbgrader's default autograde preprocessors with ``Execute`` replaced by
+    :class:`instructor.trusted.TrustedExecute` (``RobustExecute`` whose grade cells are decided
+    in the grader process) and ``IgnorePattern`` by :class:`IgnorePatternLines`."""
     from nbgrader.converters.autograde import Autograde
 
-    swap = {Execute: RobustExecute, IgnorePattern: IgnorePatternLines}
+    from .trusted import TrustedExecute  # a subclass of RobustExecute (imported here: no cycle)
+
+    swap = {Execute: TrustedExecute, IgnorePattern: IgnorePatternLines}
     return [swap.get(p, p) for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 

@@ -1,0 +1,625 @@
+"""Trusted verdicts: grade cells run in the grader process, never in the student's kernel.
+
+:class:`TrustedExecute` is :class:`~instructor.robust_execute.RobustExecute` (which starts and
+confines the kernel) with one change. The kernel runs every cell of the student's notebook
+except the grade cells (nbgrader ``grade: true`` code cells that are not solution cells: the
+tests). For each of those, the grader:
+
+1. takes the cell with the same ``grade_id`` from the MASTER notebook,
+   ``<course>/<source_directory>/<assignment>/<notebook>.ipynb`` (hidden tests included), read
+   once per worker and kept in memory (:func:`master_tests`);
+2. finds the source's free names (:func:`free_names`: read but never bound by the cell, not
+   builtins, not imported) and resolves them from the kernel in one round trip: a callable
+   becomes a :class:`KernelFunction` proxy, anything else is fetched as plain data, and a name
+   the kernel does not have stays unbound (the test's ``NameError`` becomes "X is not
+   defined: ...");
+3. executes the source in a fresh namespace inside the grader process. Calling a proxy sends
+   its arguments to the kernel as JSON, never pickle (numbers, bool, None, str, lists, tuples,
+   dicts, NumPy arrays and scalars with dtype and shape, proxies by name; anything else raises
+   ``TypeError`` in the grader). The kernel runs the call under the caller's ``np.geterr()``
+   settings and simple warning filters (so a test's ``np.errstate(over="raise")`` or
+   ``warnings.simplefilter("error")`` keeps its meaning) and sends back the result in the same
+   encoding (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
+   ``Exception`` subclass comes back as itself (``ValueError``, ``FloatingPointError``,
+   ``NotImplementedError``...), anything else as :class:`StudentCodeError`;
+4. turns the outcome into nbgrader outputs: what the test printed becomes a stdout stream, a
+   final expression's value an ``execute_result`` (nbgrader's partial credit), and an exception
+   an error output whose message is the test's (its traceback never quotes the master; an
+   exception from the student's code shows the student's traceback). ``SaveAutoGrades`` then
+   scores as usual. A question whose data never arrives (a missing name, a kernel that died or
+   hung, a collector the student broke) scores 0.
+
+Only a small, non-secret collector (:data:`AGENT`, run with ``store_history=False``) and the
+test inputs enter the kernel, so monkeypatching, ``sys.modules`` poisoning, input transformers,
+``sys.settrace`` or a hidden traceback in the kernel change the student's own data at most,
+never a verdict; and ``In``, ``_i``, ``_ih``, ``Out`` and the kernel's history never hold a test.
+
+Two additions to the contract (the grading map), the smallest the existing masters needed:
+
+* a ``numpy.random.Generator`` argument is sent as its bit generator's state, and the state the
+  kernel's copy ends in is copied back into the grader's generator after the call (ps3 passes
+  ``np.random.default_rng(seed)`` to the student's ``init_network``);
+* a callable that the student's function returns (a closure) comes back as a proxy too.
+
+Grade cells that are also solution cells (autograded answers) still run in the kernel: they are
+the student's code. nbgrader's Validate and the Colab self-check are unchanged (they run the
+visible tests in the student's own kernel).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import json
+import math
+import os
+import symtable
+import time
+import warnings
+
+import numpy as np
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+
+from .robust_execute import RobustExecute
+
+#: The largest JSON text one answer of the kernel may be (characters).
+MAX_RESULT_CHARS = 64_000_000
+#: The mimetype of the collector's answers (display data of a transient cell).
+MIME = "application/x-instructor-trusted"
+_DTYPE_KINDS = "biufcU"  # bool, integers, floats, complex, str: nothing that holds objects
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class StudentCodeError(Exception):
+    """An exception from the student's code that is not a builtin ``Exception`` subclass (a class
+    of their own, ``SystemExit``, ``KeyboardInterrupt``...), or a call whose answer never came.
+
+    Args:
+        ename: the name of the exception's class in the kernel.
+        message: its message.
+        kernel_traceback: the traceback in the kernel (the student's code only).
+    """
+
+    def __init__(self, ename: str, message: str, kernel_traceback: str = ""):
+        super().__init__(message)
+        self.ename, self.kernel_traceback = ename, kernel_traceback
+
+
+def _student_exception(ename: str, message: str, tb: str) -> Exception:
+    """The grader-side exception for one the student's code raised in the kernel: the builtin
+    class of that name when it is an ``Exception`` subclass, else :class:`StudentCodeError`."""
+    cls = getattr(builtins, ename, None)
+    exc = None
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        with contextlib.suppress(Exception):
+            exc = cls(message)
+    if exc is None:
+        return StudentCodeError(ename, message, tb)
+    exc.kernel_traceback = tb
+    return exc
+
+
+class _KernelLost(BaseException):
+    """The kernel died or hung during a call: not an ``Exception``, so a test's ``except
+    Exception`` cannot swallow it; :meth:`TrustedExecute.execute_cell` re-raises its cause."""
+
+
+# --- the collector: the only code of ours that the kernel runs --------------------------------
+
+#: Installed in the kernel before each grade cell. It answers two requests: ``resolve`` (what
+#: the test's names are) and ``call`` (run a function on JSON arguments). Nothing in it is secret.
+AGENT = r'''
+class _TrustedCollector:
+    def __init__(self, ns):
+        import builtins, json, sys
+        self.ns, self.refs, self.builtins, self.json, self.sys = ns, {}, builtins, json, sys
+
+    def enc(self, x, depth=0):
+        if depth > 100:
+            raise TypeError("nested too deeply")
+        np = self.sys.modules.get("numpy")
+        if np is not None and isinstance(x, np.random.Generator):
+            return {"G": [type(x.bit_generator).__name__, self.enc(x.bit_generator.state, depth + 1)]}
+        if np is not None and isinstance(x, np.generic):
+            if x.dtype.kind not in "biufc":
+                raise TypeError("cannot send a NumPy %s to the grader" % x.dtype)
+            return {"N": [x.dtype.str, self.enc(x.item(), depth + 1)]}
+        if x is None or isinstance(x, bool):
+            return None if x is None else bool(x)
+        if isinstance(x, str):
+            return str(x)
+        if isinstance(x, int):
+            return int(x)
+        if isinstance(x, float):
+            return float(x)
+        if isinstance(x, complex):
+            return {"C": [x.real, x.imag]}
+        if isinstance(x, list):
+            return [self.enc(v, depth + 1) for v in x]
+        if isinstance(x, tuple):
+            return {"T": [self.enc(v, depth + 1) for v in x]}
+        if isinstance(x, dict):
+            return {"D": [[self.enc(k, depth + 1), self.enc(v, depth + 1)] for k, v in x.items()]}
+        if np is not None and (isinstance(x, np.ndarray) or hasattr(x, "__array__")):
+            a = np.asarray(x)
+            if a.dtype.kind not in "biufcU":
+                raise TypeError("cannot send an array of dtype %s to the grader" % a.dtype)
+            flat = a.ravel().tolist()
+            if a.dtype.kind == "c":
+                flat = [[v.real, v.imag] for v in flat]
+            return {"A": [a.dtype.str, list(a.shape), flat]}
+        if callable(x):
+            name = "#%d" % len(self.refs)
+            self.refs[name] = x
+            return {"R": name}
+        raise TypeError("cannot send a %s to the grader (only numbers, strings, lists, tuples, dicts, "
+                        "NumPy arrays and functions)" % type(x).__name__)
+
+    def dec(self, x, gens):
+        if isinstance(x, list):
+            return [self.dec(v, gens) for v in x]
+        if not isinstance(x, dict):
+            return x
+        (tag, v), = x.items()
+        np = self.sys.modules.get("numpy")
+        if tag == "T":
+            return tuple(self.dec(i, gens) for i in v)
+        if tag == "D":
+            return {self.dec(k, gens): self.dec(i, gens) for k, i in v}
+        if tag == "C":
+            return complex(v[0], v[1])
+        if tag == "N":
+            return np.dtype(v[0]).type(self.dec(v[1], gens))
+        if tag == "A":
+            dtype, flat = np.dtype(v[0]), v[2]
+            if dtype.kind == "c":
+                flat = [complex(a, b) for a, b in flat]
+            return np.array(flat, dtype=dtype).reshape(v[1])
+        if tag == "R":
+            return self.lookup(v)
+        if tag == "G":
+            g = np.random.Generator(getattr(np.random, v[0])())
+            g.bit_generator.state = self.dec(v[1], gens)
+            gens.append(g)
+            return g
+        raise ValueError("unknown tag %r" % tag)
+
+    def lookup(self, name):
+        return self.refs[name] if name.startswith("#") else self.ns[name]
+
+    def send(self, answer):
+        try:
+            text = self.json.dumps(answer)
+        except (TypeError, ValueError) as exc:
+            text = self.json.dumps({"err": [type(exc).__name__, str(exc)[:2000], ""]})
+        if len(text) > __LIMIT__:
+            text = self.json.dumps({"err": ["ResultTooLarge", "the result is larger than the grader accepts "
+                                                              "(%d characters of JSON)" % len(text), ""]})
+        from IPython.display import publish_display_data
+        publish_display_data({__MIME__: text})
+
+    def resolve(self, names):
+        out = {}
+        for name in self.json.loads(names):
+            if name not in self.ns:
+                out[name] = ["missing"]
+            elif callable(self.ns[name]):
+                out[name] = ["fn"]
+            else:
+                try:
+                    out[name] = ["data", self.enc(self.ns[name])]
+                except Exception:
+                    out[name] = ["unsendable", type(self.ns[name]).__name__]
+        self.send(out)
+
+    def call(self, request):
+        import contextlib, traceback, warnings
+        req, gens = self.json.loads(request), []
+        np = self.sys.modules.get("numpy")
+        try:
+            fn = self.lookup(req["f"])
+            args, kwargs = self.dec(req["a"], gens), self.dec(req["k"], gens)
+            with warnings.catch_warnings():
+                for action, category in reversed(req["w"]):
+                    warnings.simplefilter(action, getattr(self.builtins, category))
+                with np.errstate(**req["e"]) if np is not None else contextlib.nullcontext():
+                    value = fn(*args, **kwargs)
+            answer = {"ok": self.enc(value), "g": [self.enc(g.bit_generator.state) for g in gens]}
+        except BaseException as exc:
+            tb = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+            answer = {"err": [type(exc).__name__, str(exc)[:4000], "".join(tb)[-6000:]]}
+        self.send(answer)
+
+
+__instructor_trusted__ = _TrustedCollector(globals())
+del _TrustedCollector
+'''.replace("__LIMIT__", str(MAX_RESULT_CHARS)).replace("__MIME__", repr(MIME))
+
+
+# --- the grader's side of the wire ---------------------------------------------------------------
+
+
+def to_wire(x, depth: int = 0):
+    """``x`` as the JSON value the collector decodes (strict: plain data and proxies only).
+
+    Args:
+        x: numbers, bool, None, str, lists, tuples, dicts, NumPy arrays and scalars,
+            :class:`KernelFunction` proxies, ``numpy.random.Generator``.
+        depth: nesting so far (at most 100).
+
+    Returns:
+        A JSON-serialisable value; ``TypeError`` for anything else.
+    """
+    if depth > 100:
+        raise TypeError("an argument nested more than 100 levels deep cannot be sent to the student's kernel")
+    if isinstance(x, KernelFunction):
+        return {"R": x._ref}
+    if isinstance(x, np.random.Generator):
+        name = type(x.bit_generator).__name__
+        if name not in _BIT_GENERATORS:
+            raise TypeError(f"cannot send a Generator on {name} to the student's kernel")
+        return {"G": [name, to_wire(x.bit_generator.state, depth + 1)]}
+    if isinstance(x, np.generic):
+        if x.dtype.kind not in "biufc":
+            raise TypeError(f"cannot send a NumPy {x.dtype} scalar to the student's kernel")
+        return {"N": [x.dtype.str, to_wire(x.item(), depth + 1)]}
+    if x is None or isinstance(x, (bool, str, int, float)):
+        return x
+    if isinstance(x, complex):
+        return {"C": [x.real, x.imag]}
+    if isinstance(x, list):
+        return [to_wire(v, depth + 1) for v in x]
+    if isinstance(x, tuple):
+        return {"T": [to_wire(v, depth + 1) for v in x]}
+    if isinstance(x, dict):
+        return {"D": [[to_wire(k, depth + 1), to_wire(v, depth + 1)] for k, v in x.items()]}
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in _DTYPE_KINDS:
+            raise TypeError(f"cannot send an array of dtype {x.dtype} to the student's kernel")
+        flat = x.ravel().tolist()
+        if x.dtype.kind == "c":
+            flat = [[v.real, v.imag] for v in flat]
+        return {"A": [x.dtype.str, list(x.shape), flat]}
+    raise TypeError(f"cannot send a {type(x).__name__} to the student's kernel: a test may pass only plain data "
+                    "(numbers, strings, lists, tuples, dicts, NumPy arrays) and the student's own functions")
+
+
+def from_wire(x, proxy, depth: int = 0):
+    """The value a JSON answer of the collector stands for; anything malformed raises ``ValueError``.
+
+    Args:
+        x: a value of ``json.loads``.
+        proxy: ``proxy(ref)`` makes the :class:`KernelFunction` of a reference.
+        depth: nesting so far (at most 100).
+
+    Returns:
+        Plain Python data, NumPy arrays (numeric, bool or str dtypes only) and scalars,
+        ``KernelFunction`` proxies and ``numpy.random.Generator``.
+    """
+    if depth > 100:
+        raise ValueError("nested too deeply")
+    if x is None or isinstance(x, (bool, str, int, float)):
+        return x
+    if isinstance(x, list):
+        return [from_wire(v, proxy, depth + 1) for v in x]
+    if not isinstance(x, dict) or len(x) != 1:
+        raise ValueError("malformed answer")
+    (tag, v), = x.items()
+    if tag == "T" and isinstance(v, list):
+        return tuple(from_wire(i, proxy, depth + 1) for i in v)
+    if tag == "D" and isinstance(v, list):
+        out = {}
+        for pair in v:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise ValueError("malformed dict")
+            key = from_wire(pair[0], proxy, depth + 1)
+            try:
+                out[key] = from_wire(pair[1], proxy, depth + 1)
+            except TypeError:
+                raise ValueError("a dict key that cannot be a key") from None
+        return out
+    if tag == "C" and isinstance(v, list) and len(v) == 2:
+        return complex(float(v[0]), float(v[1]))
+    if tag in ("N", "A") and isinstance(v, list) and v and isinstance(v[0], str):
+        dtype = np.dtype(v[0])
+        if dtype.kind not in (_DTYPE_KINDS if tag == "A" else "biufc"):
+            raise ValueError(f"dtype {dtype} is not plain data")
+        if tag == "N":
+            value = from_wire(v[1], proxy, depth + 1)
+            if not isinstance(value, (bool, int, float, complex)):
+                raise ValueError("malformed scalar")
+            return dtype.type(value)
+        shape, flat = v[1], v[2]
+        if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)
+                and isinstance(flat, list) and math.prod(shape) == len(flat)):
+            raise ValueError("malformed array")
+        if dtype.kind == "c":
+            flat = [complex(float(a), float(b)) for a, b in flat]
+        elif not all(isinstance(e, (bool, int, float, str)) for e in flat):
+            raise ValueError("malformed array")
+        return np.array(flat, dtype=dtype).reshape(shape)
+    if tag == "R" and isinstance(v, str):
+        return proxy(v)
+    if tag == "G" and isinstance(v, list) and len(v) == 2 and v[0] in _BIT_GENERATORS:
+        g = np.random.Generator(getattr(np.random, v[0])())
+        g.bit_generator.state = from_wire(v[1], proxy, depth + 1)
+        return g
+    raise ValueError("malformed answer")
+
+
+class KernelFunction:
+    """A function of the student's kernel, called from the grader (see the module docstring).
+
+    Args:
+        channel: the :class:`TrustedExecute` whose kernel holds the function.
+        ref: its name in the kernel's namespace (or ``#n`` for one that a call returned).
+        name: the name shown in messages (default: ``ref``).
+    """
+
+    def __init__(self, channel, ref: str, name: str | None = None):
+        self._channel, self._ref = channel, ref
+        self.__name__ = self.__qualname__ = name or ref
+
+    def __call__(self, *args, **kwargs):
+        return self._channel.call_kernel(self, args, kwargs)
+
+    def __repr__(self):
+        return f"<your function {self.__name__} (it runs in your notebook's kernel)>"
+
+
+def free_names(source: str) -> set[str]:
+    """The names ``source`` reads but never binds: not assigned, defined or imported at its top
+    level, not local where they are read, and not builtins.
+
+    Args:
+        source: Python code (a test cell).
+
+    Returns:
+        The names the code needs from the student's notebook.
+
+    Reference: https://docs.python.org/3/library/symtable.html
+    """
+    top = symtable.symtable(source, "<test>", "exec")
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    names, todo = set(), [top]
+    while todo:
+        table = todo.pop()
+        todo.extend(table.get_children())
+        for s in table.get_symbols():
+            if s.is_referenced() and (table is top or s.is_global()):
+                names.add(s.get_name())
+    return {n for n in names - bound if not hasattr(builtins, n)}
+
+
+# --- the masters ------------------------------------------------------------------------------------
+
+_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, code, final expression or None)})
+
+
+def master_tests(path: str) -> dict:
+    """``{grade_id: (source, code, final_expression)}`` of the test cells of the master notebook
+    at ``path``, compiled once per worker process (again when the file changes).
+
+    Args:
+        path: the master notebook.
+
+    Returns:
+        For each grade cell that is not a solution cell: its source, the code of all but a
+        final expression statement, and that expression's code (``None`` if there is none).
+    """
+    import nbformat
+
+    mtime = os.stat(path).st_mtime_ns
+    cached = _MASTERS.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    tests = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            gid = cell.metadata["nbgrader"]["grade_id"]
+            tree = ast.parse(cell.source)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = compile(ast.Expression(tree.body.pop().value), f"<test {gid}>", "eval")
+            tests[gid] = (cell.source, compile(tree, f"<test {gid}>", "exec"), last)
+    _MASTERS[path] = (mtime, tests)
+    return tests
+
+
+def _error_output(ename: str, evalue: str, details: str = "") -> NotebookNode:
+    lines = [f"\x1b[0;31m{ename}\x1b[0m: {evalue}"] + ([details] if details else [])
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=lines)
+
+
+def is_trusted_cell(cell) -> bool:
+    """Whether the grader decides ``cell`` itself: a grade cell of code that is not a solution."""
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+class TrustedExecute(RobustExecute):
+    """``RobustExecute`` that decides grade cells in the grader process (module docstring)."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        info = (resources or {}).get("nbgrader", {})
+        self._tests, self._master_error, self._transient = {}, None, None
+        self.trusted_seconds, self.trusted_round_trips = {}, {}  # grade_id -> seconds / round trips
+        if info.get("assignment") and info.get("notebook"):
+            path = self.master_path(info["assignment"], info["notebook"])
+            try:
+                self._tests = master_tests(path)
+            except (OSError, SyntaxError, ValueError) as exc:
+                self._master_error = f"the master notebook {path} cannot be read: {exc}"
+                self.log.error("%s", self._master_error)
+        return super().preprocess(nb, resources, km)
+
+    def master_path(self, assignment: str, notebook: str) -> str:
+        """``<course>/<source_directory>/<assignment>/<notebook>.ipynb``, from the nbgrader config."""
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        return os.path.join(coursedir.format_path(coursedir.source_directory, ".", assignment), f"{notebook}.ipynb")
+
+    # -- the round trips ---------------------------------------------------------------------
+
+    def _roundtrip(self, code: str):
+        """Run ``code`` in the kernel as a transient cell (no history, its outputs dropped) and
+        return the collector's JSON answer; :class:`StudentCodeError` when none came."""
+        transient = NotebookNode(cell_type="code", source=code, metadata=NotebookNode(), outputs=[],
+                                 execution_count=None)
+        self._transient = transient
+        try:
+            super().execute_cell(transient, self._index, store_history=False)
+        except (DeadKernelError, CellTimeoutError) as exc:
+            raise _KernelLost() from exc
+        finally:
+            self._transient = None
+            self.nb.cells[self._index] = self._cell  # nbclient stores the cell it ran at the index
+            self.trusted_round_trips[self._gid] = self.trusted_round_trips.get(self._gid, 0) + 1
+        outputs = transient.get("outputs", [])
+        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in outputs):
+            raise StudentCodeError("TimeoutError", "your code ran past this test's time limit and was interrupted")
+        answers = [o["data"][MIME] for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+        if not answers or not isinstance(answers[-1], str) or len(answers[-1]) > MAX_RESULT_CHARS:
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+            raise StudentCodeError("NoAnswer", "the grader got no answer from your notebook's kernel"
+                                   + (f" ({errors[-1][:300]})" if errors else ""))
+        try:
+            return json.loads(answers[-1])
+        except (ValueError, RecursionError):
+            raise StudentCodeError("NoAnswer", "the grader got a malformed answer from your notebook's kernel") from None
+
+    def call_kernel(self, fn: KernelFunction, args, kwargs):
+        """``fn(*args, **kwargs)`` run in the kernel (module docstring, step 3)."""
+        gens = [a for a in list(args) + list(kwargs.values()) if isinstance(a, np.random.Generator)]
+        simple = [[action, category.__name__] for action, message, category, module, lineno in warnings.filters
+                  if (message is None or message.pattern == "") and module is None and not lineno
+                  and getattr(builtins, category.__name__, None) is category][:20]
+        request = {"f": fn._ref, "a": to_wire(list(args)), "k": {"D": [[k, to_wire(v)] for k, v in kwargs.items()]},
+                   "e": np.geterr(), "w": simple}
+        answer = self._roundtrip(f"__instructor_trusted__.call({json.dumps(json.dumps(request))})")
+        proxy = lambda ref: KernelFunction(self, ref, f"the function {fn.__name__} returned")  # noqa: E731
+        try:
+            if "err" in answer:
+                ename, message, tb = (str(v) for v in answer["err"])
+            else:
+                value = from_wire(answer["ok"], proxy)
+                states = [from_wire(s, proxy) for s in answer.get("g", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StudentCodeError("NoAnswer", f"the grader could not read what {fn.__name__} returned ({exc})") from None
+        if "err" in answer:
+            raise _student_exception(ename, message, tb)
+        if len(states) == len(gens):
+            for g, state in zip(gens, states):
+                with contextlib.suppress(Exception):
+                    g.bit_generator.state = state
+        return value
+
+    def resolve(self, names) -> tuple[dict, dict]:
+        """One round trip: ``(namespace entries, {name: why it is absent})`` for ``names``."""
+        answer = self._roundtrip(AGENT + f"\n__instructor_trusted__.resolve({json.dumps(json.dumps(sorted(names)))})")
+        ns, absent = {}, {}
+        for name in names:
+            kind = answer.get(name) if isinstance(answer, dict) else None
+            if not isinstance(kind, list) or not kind:
+                absent[name] = "missing"
+            elif kind[0] == "fn":
+                ns[name] = KernelFunction(self, name)
+            elif kind[0] == "data" and len(kind) == 2:
+                try:
+                    ns[name] = from_wire(kind[1], lambda ref: KernelFunction(self, ref, f"part of {name}"))
+                except (ValueError, TypeError):
+                    absent[name] = "malformed"
+            elif kind[0] == "unsendable":
+                absent[name] = f"unsendable:{kind[1] if len(kind) > 1 else '?'}"
+            else:
+                absent[name] = "missing"
+        return ns, absent
+
+    # -- the grade cells ---------------------------------------------------------------------
+
+    def _get_timeout(self, cell):
+        if cell is not None and cell is self._transient:
+            return max(1, math.ceil(self._test_deadline - time.monotonic())) if self._test_deadline else None
+        return super()._get_timeout(cell)
+
+    def execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if not is_trusted_cell(cell):
+            return super().execute_cell(cell, cell_index, execution_count, store_history)
+        start = time.perf_counter()
+        timeout = super()._get_timeout(cell)  # the cell's limit, cut to the notebook's budget
+        self._test_deadline = time.monotonic() + timeout if timeout else None
+        self._cell, self._index, self._gid = cell, cell_index, cell.metadata["nbgrader"]["grade_id"]
+        try:
+            cell.outputs = self.run_test(cell)
+        except _KernelLost as lost:
+            cell.outputs = []
+            raise lost.__cause__ from None  # RobustExecute records KernelDied / KernelHung
+        finally:
+            self.trusted_seconds[self._gid] = time.perf_counter() - start
+            self.log.debug("trusted test %s: %.3f s, %d round trips", self._gid, self.trusted_seconds[self._gid],
+                           self.trusted_round_trips.get(self._gid, 0))
+        cell.execution_count = None
+        self.nb.cells[cell_index] = cell
+        return cell
+
+    def run_test(self, cell) -> list:
+        """The outputs of a grade cell: its master test, run here (module docstring, steps 1-4)."""
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        if gid not in self._tests:
+            why = self._master_error or f"the master notebook has no test '{gid}'"
+            return [_error_output("GradingError", f"this cell could not be graded: {why}")]
+        source, code, last = self._tests[gid]
+        ns, absent = self.resolve(free_names(source))
+        namespace = {"__name__": "__main__", "__builtins__": builtins, **ns}
+        printed, result, error = io.StringIO(), None, None
+        saved = np.geterr()
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
+                exec(code, namespace)
+                if last is not None:
+                    result = eval(last, namespace)
+        except _KernelLost:
+            raise
+        except BaseException as exc:  # the test failed, or the student's code raised through it
+            error = exc
+        finally:
+            np.seterr(**saved)
+        outputs = []
+        if printed.getvalue():
+            outputs.append(NotebookNode(output_type="stream", name="stdout", text=printed.getvalue()))
+        if error is not None:
+            outputs.append(verdict(error, absent))
+        elif result is not None:
+            outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata=NotebookNode(),
+                                        data=NotebookNode({"text/plain": repr(result)})))
+        return outputs
+
+
+def verdict(error: BaseException, absent: dict | None = None) -> NotebookNode:
+    """The error output of a failed test: the test's message, never the master's source.
+
+    Args:
+        error: what the test raised.
+        absent: ``{name: why}`` for the test's names that the kernel could not give.
+
+    Returns:
+        An nbgrader error output (``ename``, ``evalue``, a short traceback).
+    """
+    absent = absent or {}
+    ename, evalue = type(error).__name__, str(error)
+    if isinstance(error, NameError) and getattr(error, "name", None) in absent:
+        name, why = error.name, absent[error.name]
+        if why.startswith("unsendable:"):
+            evalue = (f"{name} is a {why.split(':', 1)[1]} in your notebook: the grader can read only plain data "
+                      "(numbers, strings, lists, tuples, dicts, NumPy arrays) and call your functions")
+        else:
+            evalue = (f"{name} is not defined: your notebook has no '{name}' when this test runs (check its "
+                      "spelling, and that the cell defining it runs without an error)")
+    elif isinstance(error, StudentCodeError):
+        ename = error.ename
+    tb = getattr(error, "kernel_traceback", "")
+    return _error_output(ename, evalue or "(no message)", f"raised by your code:\n{tb.rstrip()}" if tb else "")
