@@ -1,20 +1,10 @@
 """Loss functions of the lecture section "Функция ошибки" (the loss function).
 
-Every loss here takes ``(y_true, y_pred)`` and returns the **per-sample** loss,
-a tensor of shape ``(batch,)``: the last axis (the outputs) is reduced inside
-the function and the batch mean ``1/n sum_x`` of the lecture is left to Keras
-(``model.compile`` averages the per-sample values over the batch). So
-
-    model.compile(optimizer="sgd", loss=source_lib.losses.half_mse)
-
-trains on exactly the lecture's C. Every function is registered with Keras
-(package ``"source_lib"``), so a compiled model saves to ``.keras`` and loads
-back after ``import source_lib``. For the cross-entropies with
-``from_logits=True`` use the small registered ``keras.losses.Loss`` classes
-:class:`BinaryCrossEntropy` and :class:`LogLikelihood`, which remember the flag
-when the model is saved.
-
-How the lecture and Keras differ (each docstring says it again):
+Every loss returns the **per-sample** loss, shape ``(batch,)``: the outputs (last
+axis) are reduced here, the batch mean ``1/n sum_x`` is Keras's, so
+``model.compile(loss=source_lib.losses.half_mse)`` trains on the lecture's C.
+All are registered with Keras (package ``"source_lib"``), so compiled models
+save to ``.keras`` and load after ``import source_lib``.
 
 | here | Keras twin | relation |
 | --- | --- | --- |
@@ -24,37 +14,35 @@ How the lecture and Keras differ (each docstring says it again):
 | ``msle, mae, mape, hinge`` | the same names | equal (mean over outputs) |
 | ``kl_divergence`` | ``kl_divergence`` | equal where y_true >= ε; terms with y_true = 0 are 0 here, ε·ln(ε/ŷ) in Keras |
 
-Numerical safety. The two cross-entropies compute from the logits z when
-``y_pred`` is the output of a Keras sigmoid (``binary_cross_entropy``) or
-softmax over the last axis (``log_likelihood``), which on the TensorFlow
-backend carries z as ``y_pred._keras_logits``, as Keras's own cross-entropies
-do: no clip, the exact value for any z and the gradient dC/dz = a - y even
-where a has rounded to 0 or 1. Unlike Keras they first check that ``y_pred``
-really is that function's output (a softmax output also carries
-``_keras_logits``; see :func:`_activation_logits`). Other probabilities are
-clipped into ``[ε, 1 - ε]`` with ``ε = keras.backend.epsilon()`` (1e-7,
-Keras's rule) before a logarithm, so the cross-entropies are finite at
-predictions of exactly 0 and 1; the price is a zero gradient for predictions
-outside ``[ε, 1 - ε]``, which is why the ``from_logits=True`` forms exist
-(they are exact for any logit). Half-precision
-inputs (float16, bfloat16) are computed in float32 and the loss is returned in
-float32, as Keras's mixed-precision guide recommends for losses (ε = 1e-7 does
-not exist in float16); float32 and float64 stay in their own dtype.
+The slide prints the cross-entropy's second term with a minus inside the
+bracket; the sign here, Nielsen's eq. (57), is the one whose gradient is a - y.
 
-Bad values. Called eagerly (values known), out-of-range inputs raise a
-``ValueError`` naming the argument (targets of ``binary_cross_entropy`` and
-``msle``, integer labels of ``log_likelihood``, labels of ``hinge``). Inside a
-TensorFlow graph (``tf.function``, ``model.fit``) the label checks of
-``log_likelihood`` and ``hinge`` become run-time assertions
-(``InvalidArgumentError`` with the same message); XLA (``jit_compile=True``,
-Keras's default on a GPU) drops assertions, so the loss of the offending
-samples is also NaN there, never a silently wrong number.
+From logits, ``binary_cross_entropy`` is ``softplus(z) - z y``: exact for any z,
+gradient sigma(z) - y, exactly 0.5 - y at z = 0 (a ``relu``/``abs`` form would
+have TensorFlow's zero gradient at the kink). ``log_likelihood`` is
+``sum_j y_j (logsumexp(z) - z_j)`` with max z subtracted first: exact for any
+label row (one-hot, soft, not summing to 1), gradient ``(sum_j y_j) a - y``.
+TensorFlow's fused kernel, Keras's, is a few per cent faster under XLA, but its
+gradient is wrong for rows not summing to 1.
 
-Shapes. ``y_pred`` is ``(batch, outputs)`` (any leading axes work; the last axis
-is the outputs). ``y_true`` has the same shape, or one axis fewer/more of size 1
-(``(batch,)`` against ``(batch, 1)``, as Keras allows); anything else raises a
-``ValueError`` naming both shapes. ``log_likelihood`` also takes integer class
-labels of shape ``(batch,)`` or ``(batch, 1)``.
+On the TensorFlow backend Keras's ``sigmoid`` and ``softmax`` (``Dense(...,
+activation="sigmoid")``, ``source_lib.activations.sigmoid``) store their input z
+on the output as ``_keras_logits``; the cross-entropies compute from it, as
+Keras's do: no clip, the exact cost and gradient a - y after a has rounded to
+0 or 1 (float32: a within ε of 1 from z = 16.1, exactly 1 from z ≈ 17; float64:
+from z ≈ 37). Both activations store the same attribute, so each loss checks
+that y_pred is its own activation's output (:func:`_activation_logits`), and
+where the values fit both (all 0 or 1, or all 1/K) it trusts its own, as Keras
+does; BCE does not take a softmax output's logits, unlike Keras. A
+``keras.losses.Loss`` casts y_pred to its ``dtype``, dropping the logits.
+
+Other probabilities are clipped into ``[ε, 1 - ε]``, ε = ``keras.backend.epsilon()``
+= 1e-7 (Keras's rule): a = 0 or 1 gives a finite loss (-ln ε ≈ 16.1) and no
+gradient. float16/bfloat16 are computed in float32 (ε does not exist in float16),
+as Keras's mixed-precision guide recommends for losses. Bad values raise a
+``ValueError`` naming the argument eagerly; in a graph the label checks are
+assertions (``InvalidArgumentError``), and as XLA drops them, NaN. ``y_true`` may
+have one axis of size 1 more or fewer than y_pred, as in Keras.
 
 Reference:
     - M. Nielsen, "Neural Networks and Deep Learning", ch. 3 (2015),
@@ -63,33 +51,17 @@ Reference:
 
 from __future__ import annotations
 
-
 import keras
 import numpy as np
 from keras import ops
 
 __all__ = [
-    "half_mse",
-    "binary_cross_entropy",
-    "log_likelihood",
-    "msle",
-    "mae",
-    "mape",
-    "kl_divergence",
-    "hinge",
-    "BinaryCrossEntropy",
-    "LogLikelihood",
-    "LOSSES",
-    "KERAS_TWINS",
-    "LECTURE_PAIRS",
-    "get",
-    "output_gradient",
+    "half_mse", "binary_cross_entropy", "log_likelihood", "msle", "mae", "mape", "kl_divergence", "hinge",
+    "BinaryCrossEntropy", "LogLikelihood", "LOSSES", "KERAS_TWINS", "LECTURE_PAIRS", "get", "output_gradient",
     "regularised_objective",
 ]
 
 _register = keras.saving.register_keras_serializable(package="source_lib")
-
-_HALF_PRECISION = ("float16", "bfloat16")
 
 
 # --- helpers -----------------------------------------------------------------
@@ -103,9 +75,7 @@ def _epsilon() -> float:
 def _compute_dtype(x) -> str:
     """float32 for half precision and for non-float input, else x's own dtype."""
     dtype = keras.backend.standardize_dtype(x.dtype)
-    if dtype in ("float32", "float64"):
-        return dtype
-    return "float32"
+    return dtype if dtype in ("float32", "float64") else "float32"
 
 
 def _concrete(x):
@@ -124,12 +94,8 @@ def _shape_error(name: str, y_true, y_pred, what: str = "must have the same shap
 
 
 def _prepare(y_true, y_pred, name: str):
-    """Convert to tensors of one float dtype and make the shapes equal.
-
-    A rank difference of one is accepted when the extra axis has size 1 (as in
-    Keras: labels ``(batch,)`` against predictions ``(batch, 1)``). Static
-    dimensions that are known and differ raise a ``ValueError`` naming both shapes.
-    """
+    """Tensors of one float dtype and equal shapes; an extra axis of size 1 on either side is
+    accepted, as in Keras, and known dimensions that differ raise a ``ValueError`` naming both."""
     y_pred = ops.convert_to_tensor(y_pred)
     dtype = _compute_dtype(y_pred)
     y_pred = ops.cast(y_pred, dtype)
@@ -152,22 +118,14 @@ def _prepare(y_true, y_pred, name: str):
 
 
 def _graph_check(ok, message, *data):
-    """Assert ``ok`` when the loss runs inside a TensorFlow graph (``tf.function``,
-    ``model.fit``), where the eager NumPy checks cannot see the values.
-
-    The assertion raises ``tf.errors.InvalidArgumentError`` carrying ``message``
-    at run time. XLA (``jit_compile=True``, Keras's default on a GPU) drops
-    assertions, so every caller also turns the offending samples' loss into NaN
-    (see :func:`_poison`): the run does not silently train on a wrong loss.
-    Other backends and symbolic ``KerasTensor`` inputs skip the assertion.
-    """
+    """Assert ``ok`` in a TensorFlow graph (``InvalidArgumentError`` with ``message``), where
+    eager checks cannot see the values; XLA drops it, so callers also :func:`_poison` the loss."""
     if keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
 
-    if not tf.is_tensor(ok):
-        return
-    tf.debugging.Assert(ok, [message, *data], summarize=8)
+    if tf.is_tensor(ok):
+        tf.debugging.Assert(ok, [message, *data], summarize=8)
 
 
 def _poison(valid, loss):
@@ -190,78 +148,23 @@ def _clip_probability(p):
 
 
 _LOGIT_OPS = {"sigmoid": "Sigmoid", "softmax": "Softmax"}
-
-
-def _all_equal(a, b) -> bool:
-    return bool(ops.convert_to_numpy(ops.all(ops.equal(a, b))))
+_ACTIVATION_OF = {"sigmoid": ops.sigmoid, "softmax": lambda z: ops.softmax(z, axis=-1)}
 
 
 def _activation_logits(y_pred, activation):
-    """The logits z of ``y_pred`` when ``y_pred`` really is a Keras ``activation`` output, else None.
-
-    Keras's sigmoid and softmax (on the TensorFlow backend) store their input z
-    on the output tensor as ``_keras_logits``, so that a cross-entropy can be
-    computed from z without clipping. Both store the same attribute, so it
-    does not say *which* function made the output. (Keras's own cross-entropies
-    do not ask: ``binary_crossentropy`` on a softmax output takes the softmax's
-    logits for sigmoid logits.) This helper decides:
-
-    - a graph tensor (inside ``tf.function``, ``model.fit``) really is the
-      output of that activation when the op that made it is a ``Sigmoid``
-      (resp. ``Softmax``, which TensorFlow emits only for the last axis); z
-      is then that op's input.
-    - an eager tensor has no op; it is taken as the output when its values
-      equal ``sigmoid(z)`` (resp. ``softmax(z, axis=-1)``) exactly, the same
-      kernel on the same input, and do *not* also equal the other function
-      of z. The two coincide only where every value is 1/K (for K outputs,
-      at z = -ln(K - 1)), where the probability form is exact anyway, and
-      for a single output of a sigmoid saturated to exactly 1 (z >~ 17 in
-      float32), which equals a one-output softmax (constant 1, a model that
-      cannot learn): that case is read as the sigmoid.
-
-    Args:
-        y_pred: the predictions handed to a loss.
-        activation: ``"sigmoid"`` (elementwise) or ``"softmax"`` (over the last axis).
-
-    Returns:
-        The logits tensor z (y_pred's shape), or None: no cached logits, or
-        y_pred was made by another function.
-    """
+    """The logits z cached on ``y_pred`` if it is a Keras ``activation`` (``"sigmoid"`` or
+    ``"softmax"``) output, else None: in a graph the op that made it must be that activation
+    (TensorFlow's ``Softmax`` is over the last axis), eagerly its values must equal
+    ``activation(z)``. Values that fit both activations count as the one asked for, as in Keras."""
     z = getattr(y_pred, "_keras_logits", None)
     if z is None:
         return None
-    try:
-        op = y_pred.op  # graph tensors only: an EagerTensor raises AttributeError
-    except AttributeError:
-        op = None
+    op = getattr(y_pred, "op", None)  # graph tensors only (an EagerTensor's .op raises AttributeError)
     if op is not None:
-        if getattr(op, "type", None) != _LOGIT_OPS[activation] or len(op.inputs) != 1:
-            return None
-        return op.inputs[0]
-    try:
-        z = ops.stop_gradient(ops.convert_to_tensor(z))
-    except Exception:
-        return None
-    if tuple(z.shape) != tuple(y_pred.shape) or keras.backend.standardize_dtype(z.dtype) != (
-        keras.backend.standardize_dtype(y_pred.dtype)
-    ):
-        return None
-    if len(y_pred.shape) == 0:
-        return None
-    target = ops.stop_gradient(y_pred)
-    one_output = y_pred.shape[-1] == 1
-
-    def is_sigmoid():
-        return _all_equal(ops.sigmoid(z), target)
-
-    def is_softmax():  # over one output softmax is the constant 1 (and Keras warns about it)
-        return _all_equal(target, 1.0) if one_output else _all_equal(ops.softmax(z, axis=-1), target)
-
-    if activation == "sigmoid":
-        ok = is_sigmoid() and (one_output or not is_softmax())
-    else:
-        ok = is_softmax() and not is_sigmoid()
-    return ops.convert_to_tensor(getattr(y_pred, "_keras_logits")) if ok else None
+        return z if op.type == _LOGIT_OPS[activation] else None
+    z = ops.convert_to_tensor(z)
+    fits = tuple(z.shape) == tuple(y_pred.shape) and bool(ops.all(_ACTIVATION_OF[activation](z) == y_pred))
+    return z if fits else None
 
 
 # --- the lecture's losses ----------------------------------------------------
@@ -271,25 +174,19 @@ def _activation_logits(y_pred, activation):
 def half_mse(y_true, y_pred):
     """Half the squared error, the lecture's MSE (Среднеквадратичная функция).
 
-    The lecture's cost over n samples is
+        C_x = 1/2 * sum_j (y_j - a_j)^2,   dC_x/da = a - y
 
-        C = 1/(2n) * sum_x ||y(x) - a(x)||^2,
-
-    so the per-sample loss returned here is
-
-        C_x = 1/2 * sum_j (y_j - a_j)^2,
-
-    whose gradient is simply ``a - y``; the batch mean 1/n is Keras's reduction.
-
-    Keras's ``mean_squared_error`` has no ½ and takes the *mean* over the
-    outputs: ``half_mse = 0.5 * n_outputs * keras.losses.mean_squared_error``.
+    (``0.5 * n_outputs`` times Keras's ``mean_squared_error``).
 
     Args:
         y_true: targets y, shape ``(batch, outputs)``.
-        y_pred: network outputs a, same shape.
+        y_pred: outputs a, same shape.
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
+
+    Raises:
+        ValueError: shapes that do not fit.
 
     Reference:
         - [Nielsen, NNDL ch. 1, eq. (6)](http://neuralnetworksanddeeplearning.com/chap1.html)
@@ -300,68 +197,25 @@ def half_mse(y_true, y_pred):
 
 @_register
 def binary_cross_entropy(y_true, y_pred, from_logits=False):
-    """Cross-entropy of sigmoid outputs (Cross Entropy).
+    """Cross-entropy of sigmoid outputs, summed over the outputs (Cross Entropy).
 
-    Per sample, summed over the outputs j as in the lecture
-    (C = -1/n sum_x sum_j [...], the batch mean 1/n left to Keras):
+        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ] = sum_j [ softplus(z_j) - z_j y_j ]
 
-        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ].
-
-    (The slide prints the second term with a minus inside the bracket; the
-    sign above, Nielsen's eq. (57), is the one whose gradient is a - y.)
-
-    With ``from_logits=True`` ``y_pred`` is z, the input of the sigmoid
-    (a = sigma(z)), and the stable form
-
-        C_x = sum_j [ max(z_j, 0) - z_j y_j + ln(1 + exp(-|z_j|)) ]
-
-    is used, as ``softplus(z_j) - z_j y_j`` with ``keras.ops.softplus``
-    (softplus(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^{-|z|})), whose
-    gradient is sigma(z) itself: no ``relu``/``abs`` kink (TensorFlow gives
-    those a zero gradient at z = 0). So the value is finite and exact for
-    any z and the gradient is sigma(z) - y everywhere, 0.5 - y at z = 0
-    exactly.
-
-    A sigmoid output is computed from its logits, as Keras does. On the
-    TensorFlow backend ``keras.activations.sigmoid`` (so a ``Dense`` layer
-    with ``activation="sigmoid"``, and ``source_lib.activations.sigmoid``)
-    stores z on its output as ``y_pred._keras_logits``. When ``y_pred``
-    carries it and really is a sigmoid output (the op that made it is a
-    ``Sigmoid`` in a graph; eagerly, its values are exactly sigma(z) and not
-    softmax(z), see :func:`_activation_logits`), the loss is the stable form
-    above from z: no clip, so a saturated output (a within 1e-7 of 1 from
-    z = 16.1 on, and rounded to exactly 1 from z of about 17 in float32, 37
-    in float64) still gives the exact cost and the gradient dC/dz = a - y
-    (exactly 0.5 - y at z = 0, and a - y at |z| = 1e4).
-    Unlike Keras, a softmax output (which caches its logits under the same
-    attribute) is *not* read as sigmoid logits.
-
-    Any other y_pred is taken as probabilities a, first clipped into
-    ``[ε, 1 - ε]``, ε = 1e-7 (Keras's rule), so a = 0 or 1 gives a finite
-    loss (ln ε ≈ -16.1), and an output beyond the clip gets no gradient (the
-    learning stops there; pass the logits with ``from_logits=True`` instead).
-    ``ln(1 - a)`` is computed as ``log1p(-a)``.
-
-    Keras's ``binary_crossentropy`` takes the *mean* over the outputs:
-    ``binary_cross_entropy = n_outputs * keras.losses.binary_crossentropy``,
-    for probabilities and for sigmoid outputs alike (both use the logits
-    there). The one exception is Keras's own mistake: on a softmax output
-    Keras computes the sigmoid cross-entropy of the softmax's logits, while
-    this function applies the formula to the probabilities a.
+    for a_j = sigma(z_j); dC_x/dz = a - y. A Keras sigmoid output is read
+    through its cached logits, other probabilities are clipped (see the
+    module docstring). ``n_outputs`` times Keras's ``binary_crossentropy``.
 
     Args:
         y_true: targets in [0, 1], shape ``(batch, outputs)``.
-        y_pred: probabilities a in [0, 1] (or logits z if ``from_logits``),
-            same shape.
-        from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
+        y_pred: probabilities a (logits z if ``from_logits``), same shape.
+        from_logits: whether ``y_pred`` holds logits z.
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
 
     Raises:
-        ValueError: (when called eagerly, with values known) ``y_true``
-            outside [0, 1], or probabilities ``y_pred`` outside [0, 1] (the
-            usual sign of logits passed without ``from_logits=True``).
+        ValueError: shapes that do not fit; eagerly, ``y_true`` or
+            probabilities ``y_pred`` outside [0, 1] (often logits without ``from_logits``).
 
     Reference:
         - [Nielsen, NNDL ch. 3, eq. (57)](http://neuralnetworksanddeeplearning.com/chap3.html)
@@ -369,13 +223,12 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
     name = "binary_cross_entropy"
     if not from_logits:
         cached = _activation_logits(y_pred, "sigmoid")
-        if cached is not None:  # a sigmoid output: compute from its logits, as Keras does
+        if cached is not None:
             y_pred, from_logits = cached, True
     y_true, y_pred = _prepare(y_true, y_pred, name)
     _values_in(name, "y_true", _concrete(y_true), 0.0, 1.0)
     if from_logits:
-        z = y_pred
-        per_output = ops.softplus(z) - z * y_true
+        per_output = ops.softplus(y_pred) - y_pred * y_true
     else:
         _values_in(name, "y_pred", _concrete(y_pred), 0.0, 1.0,
                    " Probabilities a are expected; for logits z pass from_logits=True.")
@@ -398,65 +251,25 @@ def _is_integer_labels(y_true, y_pred) -> bool:
 def log_likelihood(y_true, y_pred, from_logits=False):
     """Negative log-likelihood of a softmax output (Функция правдоподобия).
 
-    For a sample of class y and softmax outputs a_j = e^{z_j} / sum_k e^{z_k}:
+        C_x = -ln a_y = -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j)
 
-        C_x = -ln a_y.
-
-    ``y_true`` may be integer class labels, shape ``(batch,)`` or
-    ``(batch, 1)``, or one-hot rows of y_pred's shape; for one-hot rows the
-    same number is ``-sum_j y_j ln a_j``, and a soft label row (any
-    non-negative weights y_j) gives that same sum, the cross-entropy of the
-    two distributions. With ``from_logits=True`` y_pred is z and, since
-    ``-ln a_j = logsumexp(z) - z_j``,
-
-        C_x = (sum_j y_j) * logsumexp(z) - sum_j y_j z_j,
-
-    computed stably (logsumexp subtracts max z first): the same number as
-    the probability form for any label row, one-hot, soft, or not summing to
-    1. Its gradient is ``(sum_j y_j) a - y``, which is a - y for one-hot y,
-    with no kink anywhere (at tied logits too). Integer labels are turned
-    into one-hot rows first, so both label forms run the same arithmetic and
-    give the same numbers.
-
-    A softmax output is computed from its logits, as Keras does: on the
-    TensorFlow backend ``keras.activations.softmax`` (so ``Dense(...,
-    activation="softmax")``) stores z as ``y_pred._keras_logits``. When
-    ``y_pred`` carries it and really is a softmax over the last axis (a
-    ``Softmax`` op in a graph; eagerly, values exactly softmax(z, axis=-1)
-    and not sigmoid(z), see :func:`_activation_logits`), the logits form
-    above is used: no clip, so a confidently wrong output (a_y below the
-    clip, e.g. z = [20, 0, 0] with label 1, a_1 = 2e-9) still gives the
-    exact cost and the gradient a - y. Unlike Keras, a sigmoid output (which caches its
-    logits under the same attribute) is not read as softmax logits. Any other
-    y_pred is taken as probabilities a, clipped into ``[ε, 1 - ε]``,
-    ε = 1e-7, so a = 0 gives a finite loss (-ln ε ≈ 16.1) and no gradient.
-
-    Integer labels must lie in [0, classes - 1] (the classic mistake is
-    labels 1..10 for ten classes). Called eagerly, a bad label raises
-    ``ValueError``. Inside a TensorFlow graph (``tf.function``,
-    ``model.fit``) a run-time assertion raises ``InvalidArgumentError`` with
-    the same message, and because XLA (``jit_compile=True``) drops
-    assertions, the loss of a sample with a bad label is also NaN, never a
-    silent 0.
-
-    Keras twins: ``categorical_crossentropy`` (one-hot) and
-    ``sparse_categorical_crossentropy`` (integers). They are equal on a
-    softmax output (both from the logits when y_pred carries them); on other
-    probabilities Keras first renormalises y_pred to sum to 1, this function
-    takes a as given, as the lecture does.
+    for a = softmax(z); dC_x/dz = a - y for one-hot y. A Keras softmax output
+    is read through its cached logits, other probabilities are clipped (see
+    the module docstring). Keras's ``(sparse_)categorical_crossentropy`` on
+    a softmax output; on other probabilities Keras renormalises them first.
 
     Args:
-        y_true: class labels (integers) or one-hot (or soft) label rows.
-        y_pred: softmax outputs a (or logits z if ``from_logits``),
-            shape ``(batch, classes)`` with at least two classes.
+        y_true: integer labels ``(batch,)`` or ``(batch, 1)``, or one-hot (or
+            soft) label rows of y_pred's shape.
+        y_pred: softmax outputs a (logits z if ``from_logits``), ``(batch, classes)``, classes >= 2.
         from_logits: whether ``y_pred`` holds logits z.
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
 
     Raises:
-        ValueError: a single class, shapes that do not fit, or (eagerly)
-            integer labels outside [0, classes - 1] or not whole numbers.
+        ValueError: one class, shapes that do not fit, or (eagerly) labels
+            outside [0, classes - 1] (1..10 for ten classes) or not whole.
 
     Reference:
         - [Nielsen, NNDL ch. 3, eq. (80)](http://neuralnetworksanddeeplearning.com/chap3.html)
@@ -464,7 +277,7 @@ def log_likelihood(y_true, y_pred, from_logits=False):
     name = "log_likelihood"
     if not from_logits:
         cached = _activation_logits(y_pred, "softmax")
-        if cached is not None:  # a softmax output: compute from its logits, as Keras does
+        if cached is not None:
             y_pred, from_logits = cached, True
     y_pred = ops.convert_to_tensor(y_pred)
     y_pred = ops.cast(y_pred, _compute_dtype(y_pred))
@@ -512,9 +325,7 @@ def log_likelihood(y_true, y_pred, from_logits=False):
             )
 
     if from_logits:
-        # -sum_j y_j ln a_j = sum_j y_j (logsumexp(z) - z_j), with logsumexp(z) = m + ln sum_k e^(z_k - m)
-        # and m = max z (no overflow). m is a constant for the gradient (logsumexp does not depend
-        # on it). Exact for soft or unnormalised rows y too, unlike the fused softmax kernel.
+        # logsumexp(z) = m + ln sum_k e^(z_k - m), m = max z (no overflow; a constant for the gradient)
         m = ops.stop_gradient(ops.max(y_pred, axis=-1, keepdims=True))
         shifted = y_pred - m
         lse = ops.log(ops.sum(ops.exp(shifted), axis=-1, keepdims=True))
@@ -531,18 +342,10 @@ def log_likelihood(y_true, y_pred, from_logits=False):
 def msle(y_true, y_pred):
     """Mean squared logarithmic error (Среднеквадратичная логарифмическая).
 
-    The lecture, for one output:
+        C_x = mean_j ( ln(y_j + 1) - ln(ŷ_j + 1) )^2,
 
-        L = 1/n sum_i ( ln(y_i + 1) - ln(ŷ_i + 1) )^2;
-
-    per sample this is the mean over the outputs j of
-    ``(ln(y_j + 1) - ln(ŷ_j + 1))^2``. MSLE is for
-    non-negative targets (counts, prices); values below ε = 1e-7 are raised to
-    ε, as Keras does, so the log is always defined (and y_pred below ε gets no
-    gradient). Equal to ``keras.losses.mean_squared_logarithmic_error``.
-    Negative targets are a data error and raise (eagerly); negative
-    predictions are legitimate during training (a linear output) and are
-    raised to ε as described.
+    for non-negative targets; values below ε are raised to ε, as in Keras's
+    ``mean_squared_logarithmic_error``, which it equals.
 
     Args:
         y_true: non-negative targets, shape ``(batch, outputs)``.
@@ -552,7 +355,7 @@ def msle(y_true, y_pred):
         The per-sample loss, shape ``(batch,)``.
 
     Raises:
-        ValueError: (when called eagerly) a negative value in ``y_true``.
+        ValueError: shapes that do not fit, or (eagerly) a negative ``y_true``.
 
     Reference:
         - [Keras, `mean_squared_logarithmic_error`](https://keras.io/api/losses/regression_losses/#meansquaredlogarithmicerror-function)
@@ -569,11 +372,7 @@ def msle(y_true, y_pred):
 def mae(y_true, y_pred):
     """Mean absolute error (Средняя по модулю, MAE).
 
-        L = 1/n sum_i |y_i - ŷ_i|;
-
-    per sample, the mean over the outputs of ``|y_j - ŷ_j|``. Equal to
-    ``keras.losses.mean_absolute_error``. Its gradient is sign(ŷ - y): it does
-    not shrink as the error shrinks.
+        C_x = mean_j |y_j - ŷ_j|   (gradient sign(ŷ - y); Keras's ``mean_absolute_error``)
 
     Args:
         y_true: targets, shape ``(batch, outputs)``.
@@ -581,6 +380,9 @@ def mae(y_true, y_pred):
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
+
+    Raises:
+        ValueError: shapes that do not fit.
 
     Reference:
         - [Willmott & Matsuura, 2005](https://doi.org/10.3354/cr030079)
@@ -593,23 +395,22 @@ def mae(y_true, y_pred):
 def mape(y_true, y_pred):
     """Mean absolute percentage error (Средняя по модулю в процентах, MAPE).
 
-        L = 1/n sum_i |(y_i - ŷ_i) / y_i| * 100;
+        C_x = 100 * mean_j |y_j - ŷ_j| / max(|y_j|, ε)
 
-    per sample, the mean over the outputs. The epsilon rule for y = 0: the
-    denominator is ``max(|y|, ε)`` with ε = 1e-7 (Keras's rule), so a zero
-    target gives the finite but huge ``1e9 * |ŷ|``. Equal to
-    ``keras.losses.mean_absolute_percentage_error``.
+    (a zero target costs ``1e9 * |ŷ|``; Keras's ``mean_absolute_percentage_error``).
 
     Args:
-        y_true: targets, shape ``(batch, outputs)``; best kept away from 0.
+        y_true: targets, shape ``(batch, outputs)``, best kept away from 0.
         y_pred: predictions, same shape.
 
     Returns:
         The per-sample loss in percent, shape ``(batch,)``.
 
+    Raises:
+        ValueError: shapes that do not fit.
+
     Reference:
         - [Hyndman & Koehler, 2006](https://doi.org/10.1016/j.ijforecast.2006.03.001)
-        - [de Myttenaere et al., 2016](https://arxiv.org/abs/1605.02541)
     """
     y_true, y_pred = _prepare(y_true, y_pred, "mape")
     denominator = ops.maximum(ops.abs(y_true), _epsilon())
@@ -618,19 +419,12 @@ def mape(y_true, y_pred):
 
 @_register
 def kl_divergence(y_true, y_pred):
-    """Kullback-Leibler divergence (Расстояние KL).
+    """Kullback-Leibler divergence, entropy minus cross-entropy (Расстояние KL).
 
-    The lecture writes it as entropy minus cross-entropy; per sample, for
-    distributions y and ŷ over the outputs j,
+        KL(y || ŷ) = sum_j y_j ln y_j - sum_j y_j ln ŷ_j,   logs' arguments clipped into [ε, 1].
 
-        KL(y || ŷ) = sum_j y_j ln y_j - sum_j y_j ln ŷ_j = sum_j y_j ln(y_j / ŷ_j),
-
-    a *sum* over the outputs (the lecture's 1/n is the batch mean). Both
-    arguments of the logs are clipped into ``[ε, 1]``, ε = 1e-7, as in Keras,
-    but the factor y_j is not, so a term with y_j = 0 is exactly 0 (the
-    convention 0·ln 0 = 0). That is the only difference from
-    ``keras.losses.kl_divergence``, which clips y_j too and adds
-    ε·ln(ε / ŷ_j) for each zero y_j (at most about 1.6e-6 per term).
+    A term with y_j = 0 is exactly 0; Keras's ``kl_divergence`` clips that
+    y_j too and adds ε ln(ε / ŷ_j) (at most about 1.6e-6) instead.
 
     Args:
         y_true: the target distribution y, rows summing to 1.
@@ -638,6 +432,9 @@ def kl_divergence(y_true, y_pred):
 
     Returns:
         The per-sample divergence, shape ``(batch,)``.
+
+    Raises:
+        ValueError: shapes that do not fit.
 
     Reference:
         - [Kullback & Leibler, 1951](https://doi.org/10.1214/aoms/1177729694)
@@ -653,34 +450,24 @@ def kl_divergence(y_true, y_pred):
 def hinge(y_true, y_pred):
     """Hinge loss (Hinge loss).
 
-        L = 1/n sum_i max(0, 1 - y_i ŷ_i),   y_i in {-1, +1};
+        C_x = mean_j max(0, 1 - y_j ŷ_j),   y_j in {-1, +1}.
 
-    per sample, the mean over the outputs. The label rule, per batch (per
-    call): labels are either all in {-1, +1}, used as they are, or all in
-    {0, 1}, converted by y -> 2y - 1 (as Keras converts a batch of 0/1
-    labels). A batch that mixes 0 with -1, or holds any other value, is
-    rejected: eagerly with a ``ValueError``, inside a TensorFlow graph
-    (``tf.function``, ``model.fit``) by a run-time assertion
-    (``InvalidArgumentError``, same message) and, as XLA drops assertions,
-    a NaN loss for every sample of that batch. A batch of only 0s and 1s is
-    always read as {0, 1}; mixing the two codings across batches cannot be
-    seen from one batch, so keep one coding for the whole data set.
-    Equal to ``keras.losses.hinge`` for ``{-1, +1}`` labels and for ``{0, 1}``
-    labels.
+    A batch of labels in {0, 1} is converted by y -> 2y - 1, as in Keras's
+    ``hinge``, which it equals (keep one coding for the whole data set).
 
     Args:
-        y_true: labels in {-1, +1} (or {0, 1}), shape ``(batch, outputs)``.
-        y_pred: raw scores ŷ (no squashing), same shape.
+        y_true: labels in {-1, +1} or {0, 1}, shape ``(batch, outputs)``.
+        y_pred: raw scores ŷ, same shape.
 
     Returns:
         The per-sample loss, shape ``(batch,)``.
 
     Raises:
-        ValueError: (when called eagerly) labels outside {-1, 0, +1}, or a
-            batch mixing 0 and -1.
+        ValueError: shapes that do not fit, or (eagerly) labels outside
+            {-1, 0, +1} or mixing 0 and -1 (in a graph: an assertion and NaN).
 
     Reference:
-        - [Rosasco et al., "Are loss functions all the same?", 2004](https://doi.org/10.1162/089976604773135104)
+        - [Rosasco et al., 2004](https://doi.org/10.1162/089976604773135104)
     """
     name = "hinge"
     y_true, y_pred = _prepare(y_true, y_pred, name)
@@ -713,24 +500,36 @@ def hinge(y_true, y_pred):
 # --- Loss classes that remember from_logits when a model is saved -------------
 
 
+class _LossFunctionWrapper(keras.losses.Loss):
+    """A per-sample loss function as a ``keras.losses.Loss``, as Keras's ``LossFunctionWrapper``.
+
+    Args:
+        fn: the function, called as ``fn(y_true, y_pred, **kwargs)``.
+        reduction, name, dtype: as for any ``keras.losses.Loss``.
+        **kwargs: ``fn``'s keyword arguments, saved in the config.
+    """
+
+    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    @property
+    def from_logits(self) -> bool:
+        return self._fn_kwargs.get("from_logits", False)
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), **self._fn_kwargs}
+
+
 @_register
-class BinaryCrossEntropy(keras.losses.Loss):
+class BinaryCrossEntropy(_LossFunctionWrapper):
     """:func:`binary_cross_entropy` as a ``keras.losses.Loss`` that saves ``from_logits``.
 
-    Per sample, summed over the outputs j (then reduced over the batch, by
-    default the mean, the lecture's 1/n):
-
-        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ],   a_j = sigma(z_j),
-
-    computed from the logits z as ``sum_j [max(z_j, 0) - z_j y_j +
-    ln(1 + exp(-|z_j|))]`` when ``from_logits=True`` (stable for any z,
-    gradient sigma(z) - y), and likewise from the logits a Keras sigmoid
-    output caches (as :func:`binary_cross_entropy` explains), else from a
-    clipped into ``[ε, 1 - ε]``. A ``Loss`` first casts y_pred to its own
-    ``dtype`` (float32 by default); a cast drops the cached logits, so build
-    it with the model's dtype.
-    ``model.compile(loss=BinaryCrossEntropy(from_logits=True))`` survives
-    ``model.save`` / ``keras.models.load_model`` with the flag intact.
+        C_x = -sum_j [ y_j ln a_j + (1 - y_j) ln(1 - a_j) ],  reduced over the batch (mean).
 
     Args:
         from_logits: whether ``y_pred`` holds logits z instead of sigma(z).
@@ -741,30 +540,14 @@ class BinaryCrossEntropy(keras.losses.Loss):
     """
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="binary_cross_entropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-
-    def call(self, y_true, y_pred):
-        return binary_cross_entropy(y_true, y_pred, from_logits=self.from_logits)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
+        super().__init__(binary_cross_entropy, reduction, name, dtype, from_logits=bool(from_logits))
 
 
 @_register
-class LogLikelihood(keras.losses.Loss):
+class LogLikelihood(_LossFunctionWrapper):
     """:func:`log_likelihood` as a ``keras.losses.Loss`` that saves ``from_logits``.
 
-    Per sample of class y, with softmax outputs a_j = e^{z_j} / sum_k e^{z_k}
-    (then reduced over the batch, by default the mean, the lecture's 1/n):
-
-        C_x = -ln a_y = logsumexp(z) - z_y,
-
-    the right-hand form (stable for any z, gradient a - y) when
-    ``from_logits=True`` or when y_pred is a Keras softmax output carrying
-    its logits (see :func:`log_likelihood`), else ``-ln a_y`` with a clipped;
-    for label rows y it is ``-sum_j y_j ln a_j``.
-    Integer labels or one-hot rows, as :func:`log_likelihood` takes them.
+        C_x = -ln a_y = logsumexp(z) - z_y,  reduced over the batch (mean).
 
     Args:
         from_logits: whether ``y_pred`` holds logits z instead of softmax(z).
@@ -775,14 +558,7 @@ class LogLikelihood(keras.losses.Loss):
     """
 
     def __init__(self, from_logits=False, reduction="sum_over_batch_size", name="log_likelihood", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
-
-    def call(self, y_true, y_pred):
-        return log_likelihood(y_true, y_pred, from_logits=self.from_logits)
-
-    def get_config(self):
-        return {**super().get_config(), "from_logits": self.from_logits}
+        super().__init__(log_likelihood, reduction, name, dtype, from_logits=bool(from_logits))
 
 
 # --- registry ------------------------------------------------------------------
@@ -811,6 +587,13 @@ KERAS_TWINS = {
 }
 """Name -> the name of the nearest ``keras.losses`` function (see the module table)."""
 
+# Names under which earlier versions registered these losses (``source_lib.vanishing``'s own
+# copies): models saved with them load back as the same losses.
+keras.saving.get_custom_objects().update({
+    "source_lib>nielsen_cross_entropy": binary_cross_entropy,
+    "source_lib>half_squared_error": half_mse,
+})
+
 
 def get(identifier):
     """Return a loss by name; a callable (function or ``keras.losses.Loss``) passes through.
@@ -818,8 +601,11 @@ def get(identifier):
     Args:
         identifier: a key of :data:`LOSSES` (e.g. ``"half_mse"``) or a callable.
 
+    Returns:
+        The loss.
+
     Raises:
-        ValueError: unknown name (the message lists the known ones).
+        ValueError: an unknown name (the message lists the known ones).
         TypeError: neither a string nor a callable.
     """
     if callable(identifier):
@@ -847,10 +633,8 @@ LECTURE_PAIRS = {
     "cross_entropy+sigmoid": ("binary_cross_entropy", "sigmoid", "a - y   -- sigma'(z) cancels"),
     "log_likelihood+softmax": ("log_likelihood", "softmax", "a - y   -- for one-hot y"),
 }
-"""The lecture's four (loss, output activation) pairs and the closed form of
-dC/dz each one has (as in Nielsen's network2.py, where each cost class carries
-its ``delta``). :func:`output_gradient` computes dC/dz by autodiff; the tests
-check it against these closed forms."""
+"""The lecture's four (loss, output activation) pairs and the closed form of their dC/dz (Nielsen's
+network2.py gives each cost its ``delta``); :func:`output_gradient` computes it by autodiff."""
 
 
 def _resolve_activation(activation):
@@ -868,33 +652,24 @@ def _resolve_activation(activation):
 def output_gradient(loss, activation, z, y):
     """dC/dz at the output layer, by TensorFlow autodiff through a = f(z), C = loss(y, a).
 
-    C is the *sum* of the per-sample losses over the batch, so row i of the
-    result is the gradient of sample i's own loss C_x with respect to its z
-    (no 1/n). See :data:`LECTURE_PAIRS` for the four pairs the lecture
-    discusses and the closed forms they have.
+        dC/dz = dC/da * f'(z),   a - y for the cross-entropy pairs of :data:`LECTURE_PAIRS`.
+
+    C sums the per-sample losses: row i is sample i's own gradient (no 1/n).
 
     Args:
-        loss: a loss name (key of :data:`LOSSES`) or callable ``(y_true, y_pred)``.
-        activation: the output activation, a name (``"sigmoid"``, ``"linear"``,
-            ``"softmax"``, any name ``source_lib.activations.get`` knows) or a callable.
+        loss: a name in :data:`LOSSES` or a callable ``(y_true, y_pred)``.
+        activation: ``"linear"``, ``"softmax"``, a name ``activations.get`` knows, or a callable.
         z: weighted inputs of the output layer, shape ``(batch, outputs)``.
         y: targets (for ``log_likelihood``: one-hot rows or integer labels).
 
-    For the two cross-entropy pairs the loss sees the activation's output
-    with the logits Keras caches on it, so the result is the closed form
-    a - y to rounding at any z (|z| = 1e4 included), not 0 where a has
-    rounded to 1 (see :func:`binary_cross_entropy`).
-
     Returns:
-        dC/dz as a NumPy array of z's shape and dtype (float64 unless z is a
-        float32/float16 array).
+        dC/dz, a NumPy array of z's shape (float64 unless z is float16/32).
+
+    Raises:
+        ValueError: z of rank below 2, or what the loss raises.
 
     Reference:
-        - [Nielsen, NNDL ch. 3, "The cross-entropy cost function" and "Softmax"](
-            http://neuralnetworksanddeeplearning.com/chap3.html): the output
-          error dC/dz = a - y of the cross-entropy with sigmoid outputs and of
-          the log-likelihood with a softmax output, and (a - y) sigma'(z) of
-          the quadratic cost with sigmoid outputs.
+        - [Nielsen, NNDL ch. 3](http://neuralnetworksanddeeplearning.com/chap3.html)
     """
     import tensorflow as tf
 
@@ -911,139 +686,5 @@ def output_gradient(loss, activation, z, y):
     return tape.gradient(c, z).numpy()
 
 
-# --- the regularised objective E = C + lambda R ---------------------------------
 
-
-def _walk_layers(layer):
-    """The layer and, recursively, every layer in its ``.layers`` (nested models)."""
-    yield layer
-    for sub in getattr(layer, "layers", ()):
-        yield from _walk_layers(sub)
-
-
-def _regularizers(layer):
-    """``(attribute, regulariser)`` for every ``*_regularizer`` the layer has set."""
-    found = []
-    for attr in dir(layer):
-        if attr.endswith("regularizer") and not attr.startswith("_"):
-            try:
-                reg = getattr(layer, attr)
-            except Exception:  # a property that cannot be read on this layer
-                continue
-            if reg is not None:
-                found.append((attr, reg))
-    return found
-
-
-def _resolve_compiled_loss(loss):
-    """model.loss as a callable: source_lib names (``"half_mse"``, ``"source_lib>half_mse"``)
-    through :func:`get`, other strings through ``keras.losses.get``."""
-    if isinstance(loss, str):
-        key = loss.removeprefix("source_lib>")
-        return get(key) if key in LOSSES else keras.losses.get(loss)
-    if callable(loss):
-        return loss
-    raise ValueError(
-        f"regularised_objective needs one loss (a name or a callable); model.loss is {loss!r} "
-        f"of type {type(loss).__name__}."
-    )
-
-
-def regularised_objective(model, x, y) -> dict:
-    """Evaluate the lecture's E(X, Y, w) = C(X, Y, w) + lambda R(w) for a compiled model.
-
-        E = C + lambda R,   R = sum w^2 (L2)  or  R = sum |w| (L1),
-
-    C is the compiled loss averaged over the samples (the data term). R is
-    computed here from the weights, over every kernel/bias that carries the
-    regulariser; lambda is the regulariser's factor. E is C plus Keras's own
-    penalty ``sum(model.losses)``, which is what ``model.fit`` minimises, so the
-    identity E - C = lambda R is a check of Keras's bookkeeping against the formula.
-    It holds when those regularisers are the model's only extra losses: a
-    regulariser this helper does not count (activity, recurrent, depthwise,
-    embeddings, ...) raises a ``ValueError``, and any other extra term in
-    ``model.losses`` (an ``add_loss``) gives a ``UserWarning``.
-
-    Keras's ``L2(l2)`` adds ``l2 * sum w^2``: no ½ and no 1/n, so Nielsen's
-    ``lambda/(2n) sum w^2`` is ``L2(lambda / (2 n))``.
-
-    ``model.loss`` may be a callable (``compile(loss=source_lib.losses.half_mse)``,
-    which is what ``fit`` needs: Keras does not resolve source_lib's names by
-    string), a Keras loss name, or a source_lib name such as ``"half_mse"``
-    (resolved here through :func:`get`).
-
-    Args:
-        model: a compiled Keras model whose regularised layers all use one
-            kind, L1 or L2, with one factor.
-        x, y: the data (one batch; C is averaged over all of it).
-
-    Returns:
-        ``dict(C=..., R=..., E=..., lam=..., kind="l1"|"l2")`` of Python floats.
-
-    Raises:
-        ValueError: no regulariser, mixed kinds/factors, an L1L2 or custom
-            regulariser, or a regulariser other than kernel_/bias_regularizer.
-
-    Reference:
-        - [Goodfellow, Bengio & Courville, "Deep Learning", sec. 7.1](https://www.deeplearningbook.org/contents/regularization.html)
-    """
-    import warnings
-
-    if getattr(model, "loss", None) is None:
-        raise ValueError("model must be compiled with a loss (model.compile(loss=...)).")
-    loss = _resolve_compiled_loss(model.loss)
-    regularised = []  # (kind, factor, variable)
-    for layer in _walk_layers(model):
-        found = _regularizers(layer)
-        weights = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
-        uncounted = [
-            f"{attr}={type(reg).__name__}"
-            for attr, reg in found
-            if attr not in weights or getattr(layer, weights[attr], None) is None
-        ]
-        if uncounted:
-            raise ValueError(
-                f"regularised_objective counts the kernel_regularizer and bias_regularizer of layers "
-                f"that own that kernel/bias only; layer {layer.name!r} has {', '.join(uncounted)}, "
-                "whose penalty would be in E but not in lambda R."
-            )
-        for attr, reg in found:
-            weight = weights[attr]
-            config = reg.get_config() if isinstance(reg, keras.regularizers.Regularizer) else None
-            if (
-                config is None
-                or isinstance(reg, keras.regularizers.L1L2)
-                or set(config) - {"l1", "l2"}
-                or len(config) != 1
-            ):
-                raise ValueError(
-                    f"regularised_objective handles keras.regularizers.L1 or L2 only; "
-                    f"layer {layer.name!r} has {attr}={type(reg).__name__}({config or ''})."
-                )
-            (kind, factor), = config.items()
-            regularised.append((kind, float(factor), getattr(layer, weight)))
-    if not regularised:
-        raise ValueError("model has no kernel/bias regulariser; E would equal C.")
-    kinds = {(k, f) for k, f, _ in regularised}
-    if len(kinds) != 1:
-        raise ValueError(f"all regularisers must share one kind and factor; got {sorted(kinds)}.")
-    (kind, lam), = kinds
-
-    y_pred = model(x, training=False)
-    if isinstance(loss, keras.losses.Loss):
-        c = float(ops.convert_to_numpy(loss(y, y_pred)))
-    else:
-        c = float(np.mean(ops.convert_to_numpy(loss(y, y_pred))))
-
-    r = 0.0
-    for _, _, variable in regularised:
-        w = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
-        r += float(np.sum(w * w) if kind == "l2" else np.sum(np.abs(w)))
-    penalty = float(sum(float(ops.convert_to_numpy(p)) for p in model.losses))
-    if not np.isclose(penalty, lam * r, rtol=1e-4, atol=1e-6):
-        warnings.warn(
-            f"model.losses sums to {penalty:.6g} but lambda R = {lam * r:.6g}: the model has extra "
-            "loss terms (add_loss?) besides the kernel/bias regularisers, so E - C != lambda R.",
-            stacklevel=2,
-        )
-    return {"C": c, "R": r, "E": c + penalty, "lam": lam, "kind": kind}
+from source_lib.regularisation import regularised_objective  # noqa: E402  (E = C + lambda R, re-exported)

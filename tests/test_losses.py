@@ -559,12 +559,12 @@ def test_keras_relations_hold_on_activation_outputs_with_logits(dtype):
 
 
 def test_activation_logits_ties_and_non_tensors():
-    """Eagerly the helper decides by the values. Where a sigmoid and a softmax
-    output coincide (every value 1/K) the probability form is used, exact there;
-    a one-output sigmoid saturated to exactly 1 is still read as a sigmoid."""
+    """Eagerly the helper decides by the values. Where a sigmoid and a softmax output
+    coincide (every value 1/K, or every value rounded to 0 or 1) the activation the
+    loss expects is trusted, as Keras does; values that fit neither are refused."""
     z = tf.constant([[0.0, 0.0], [0.0, 0.0]], dtype="float64")  # sigmoid = softmax = 0.5
-    assert L._activation_logits(keras.activations.sigmoid(z), "sigmoid") is None
-    assert L._activation_logits(keras.activations.softmax(z), "softmax") is None
+    assert L._activation_logits(keras.activations.sigmoid(z), "sigmoid") is z
+    assert L._activation_logits(keras.activations.softmax(z), "softmax") is z
     y = np.array([[1.0, 0.0], [0.0, 0.0]])
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(z)
@@ -577,13 +577,45 @@ def test_activation_logits_ties_and_non_tensors():
     a1 = keras.activations.sigmoid(z1)
     assert np.all(a1.numpy() == 1.0)
     assert L._activation_logits(a1, "sigmoid") is z1
-    assert L._activation_logits(a1, "softmax") is None
+    # a sigmoid output that is not also a softmax of its logits is not read as one, nor the reverse
+    z2 = tf.constant([[1.0, 2.0]])
+    assert L._activation_logits(keras.activations.sigmoid(z2), "softmax") is None
+    assert L._activation_logits(keras.activations.softmax(z2), "sigmoid") is None
     # no cached logits, or logits that do not match the values: None
     assert L._activation_logits(tf.constant([[0.3]]), "sigmoid") is None
     assert L._activation_logits(np.array([[0.3]]), "sigmoid") is None
     fake = tf.nn.sigmoid(tf.constant([[1.0, 2.0]]))
     fake._keras_logits = tf.constant([[3.0, 2.0]])
     assert L._activation_logits(fake, "sigmoid") is None
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_saturated_outputs_keep_their_logits(graph):
+    """Every output rounded to exactly 0 or 1: sigmoid(z) and softmax(z) give the same
+    numbers, and the eager check once refused the logits and clipped (32.24 for 20000,
+    32.06 for 160, 16.12 for 20000, gradients 0). Exact values, Keras's own losses beside."""
+    y, label = np.array([[0.0, 1.0]]), np.array([1])
+    cases = [  # (dtype, z, exact BCE with y, exact log-likelihood of label 1)
+        ("float64", [[1e4, -1e4]], 20000.0, 20000.0),
+        ("float32", [[40.0, -120.0]], 160.0, 160.0),
+    ]
+    for dtype, z, exact_bce, exact_ll in cases:
+        zt = tf.constant(z, dtype=dtype)
+
+        def losses(t):
+            s, p = keras.activations.sigmoid(t), keras.activations.softmax(t)
+            return (L.binary_cross_entropy(y, s), 2 * keras.losses.binary_crossentropy(y, s),
+                    L.log_likelihood(label, p), keras.losses.sparse_categorical_crossentropy(label, p))
+
+        bce, keras_bce, ll, keras_ll = (v.numpy() for v in (tf.function(losses)(zt) if graph else losses(zt)))
+        np.testing.assert_allclose(bce, [exact_bce], rtol=1e-7)
+        np.testing.assert_allclose(keras_bce, [exact_bce], rtol=1e-7)
+        np.testing.assert_allclose(ll, [exact_ll], rtol=1e-7)
+        np.testing.assert_allclose(keras_ll, [exact_ll], rtol=1e-7)
+    # dC/dz = a - y with a = (1, 0): (1, -1), for the sigmoid and the softmax pair
+    np.testing.assert_array_equal(L.output_gradient("binary_cross_entropy", "sigmoid", [[1e4, -1e4]], y), [[1.0, -1.0]])
+    np.testing.assert_array_equal(L.output_gradient("log_likelihood", "softmax", [[1e4, -1e4]], [1]), [[1.0, -1.0]])
+    np.testing.assert_array_equal(L.output_gradient("log_likelihood", "softmax", [[1e4, -1e4]], y), [[1.0, -1.0]])
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
