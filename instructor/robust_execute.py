@@ -44,6 +44,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor, OverwriteCells
 from traitlets import Integer
 
+from . import sandbox
+
 
 # Start-up chatter that says nothing about the student's code: TensorFlow/absl log lines and
 # jupyter's kernel warnings. Matched line by line, both in the cells' stderr outputs
@@ -96,7 +98,12 @@ class RobustExecute(Execute):
         metadata["path"] = workdir
         saved_env = {k: os.environ.pop(k) for k in ("PWD", "OLDPWD") if k in os.environ}
         self._pgid = None
+        self._sandbox_km = None
         try:
+            # the grading kernel runs in the sandbox (instructor/sandbox.py), or not at all unless
+            # the sandbox was turned off on purpose; the notebook records which
+            self._sandbox = sandbox.require(self.config) if km is None else None
+            nb.metadata.setdefault("autograde", {})["sandboxed"] = self._sandbox is not None
             return super().preprocess(nb, resources, km)
         except Exception:  # the kernel did not start, or nbclient failed outside a cell
             self.log.error("the kernel process's own output:\n%s", self.kernel_output() or "(none)")
@@ -106,8 +113,22 @@ class RobustExecute(Execute):
             self._kill_leftovers()
             if getattr(self, "_kernel_log", None) is not None:
                 self._kernel_log.close()
+            if self._sandbox_km is not None:
+                self._sandbox_km.cleanup_task()
             metadata["path"] = original
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def create_kernel_manager(self):
+        """nbclient's kernel manager, or a :class:`sandbox.SandboxedKernelManager` whose kernel
+        gets the submission's extra files (the copy in the temporary directory) in its cwd."""
+        if getattr(self, "_sandbox", None) is None:
+            return super().create_kernel_manager()
+        if not self.kernel_name:
+            self.kernel_name = self.nb.metadata.get("kernelspec", {}).get("name") or ""
+        kwargs = {"kernel_name": self.kernel_name} if self.kernel_name else {}
+        self.km = self._sandbox_km = sandbox.SandboxedKernelManager(
+            config=self.config, sandbox=self._sandbox, files=self.resources["metadata"]["path"], **kwargs)
+        return self.km
 
     def start_new_kernel(self, **kwargs):
         self._kernel_log = tempfile.TemporaryFile()
@@ -122,7 +143,8 @@ class RobustExecute(Execute):
 
     def _kill_leftovers(self) -> None:
         """Kill what the student's code left running in the kernel's process group (a sleeper that
-        would act during the next student's grading). A double fork with setsid escapes this."""
+        would act during the next student's grading). Unsandboxed, a double fork with setsid
+        escapes this; in the sandbox every process dies with the kernel's PID namespace."""
         if self._pgid and hasattr(os, "killpg") and self._pgid != os.getpgrp():
             try:
                 os.killpg(self._pgid, signal.SIGKILL)
