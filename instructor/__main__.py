@@ -8,12 +8,14 @@
     python -m instructor lectures         # build/lectures/*.html
 
 Options: ``--course DIR`` (default: the repository root), ``--assignment NAME`` (repeatable),
-``--timeout SECONDS`` (autograde: per-cell limit, overrides nbgrader_config.py).
+``--timeout SECONDS`` (autograde: per-cell limit, overrides nbgrader_config.py), ``--no-sandbox``
+(autograde: grade where bubblewrap cannot run; every grade is then marked as unsandboxed).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="autograde: run the students' code WITHOUT the bubblewrap sandbox (every grade is marked)")
     args = parser.parse_args(argv)
     course = Path(args.course)
     if args.verb == "release":
@@ -39,6 +43,16 @@ def main(argv=None) -> int:
             print(f"nothing to autograde: {course / 'submitted'} does not exist "
                   "(nbgrader collect, or copy files to submitted/<student>/<assignment>/)")
             return 0
+        from . import sandbox
+
+        if args.no_sandbox:
+            os.environ[sandbox.NO_SANDBOX_ENV] = "1"  # read by RobustExecute, also in worker processes
+            print("autograde WITHOUT the sandbox (--no-sandbox): every grade is marked as graded unsandboxed")
+        else:
+            refusal = sandbox.refusal(course)
+            if refusal:
+                print(refusal, file=sys.stderr)
+                return 2
         autograde(course, args.assignment, timeout=args.timeout)
     elif args.verb == "feedback":
         from .feedback import feedback
