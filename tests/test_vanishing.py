@@ -9,10 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from source_lib import vanishing as v
+from source_lib import losses, vanishing as v
+from source_lib.vanishing import experiments, speeds
 from source_lib.data import load_mnist, one_hot
 
-# Nielsen, NNDL ch. 5 (copied from DESIGN.md): initial speeds of learning on MNIST.
+# Nielsen, NNDL ch. 5 (docs/reference-figures.md): initial speeds of learning on MNIST.
 PUBLISHED = {
     2: [0.07, 0.31],
     3: [0.012, 0.060, 0.283],
@@ -101,9 +102,9 @@ def test_speed_function_is_cached_per_model(mnist1000):
     x, y = mnist1000
     model = v.build_mlp([784, 30, 30, 10], seed=0)
     v.layer_speeds(model, x[:100], y[:100])
-    fns = dict(v._SPEED_FNS[model])
+    fns = dict(speeds._SPEED_FNS[model])
     v.layer_speeds(model, x[:200], y[:200])
-    assert dict(v._SPEED_FNS[model]) == fns and len(fns) == 1
+    assert dict(speeds._SPEED_FNS[model]) == fns and len(fns) == 1
     # the cache does not keep a model alive (depth sweeps build hundreds)
     import gc
     import weakref
@@ -470,6 +471,67 @@ def test_models_and_noisy_optimizer_load_in_a_fresh_process(fresh_process_predic
     np.testing.assert_allclose(preds["mish_aux"], np.concatenate([aux_pred[n] for n in heads], axis=1), rtol=1e-6)
 
 
+def test_nielsens_costs_are_the_losses_own_functions():
+    """No second implementation: the speed measurements use source_lib.losses."""
+    assert v.nielsen_cross_entropy is losses.binary_cross_entropy
+    assert v.half_squared_error is losses.half_mse
+
+
+def test_models_saved_with_the_old_loss_names_still_load(tmp_path):
+    """Models compiled with vanishing's own nielsen_cross_entropy / half_squared_error were saved
+    under those registered names ("source_lib>nielsen_cross_entropy" in config.json). Such a
+    file, written here by renaming the loss in a fresh save, loads in a fresh process and
+    evaluates to Nielsen's cost (NumPy float64)."""
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(16) % 3]
+    expected = {}
+    for old_name, loss in (("nielsen_cross_entropy", v.nielsen_cross_entropy), ("half_squared_error", v.half_squared_error)):
+        model = v.build_mlp([6, 4, 3], seed=0)
+        model.compile(optimizer="sgd", loss=loss)
+        model.save(tmp_path / "new.keras")
+        with zipfile.ZipFile(tmp_path / "new.keras") as src, zipfile.ZipFile(tmp_path / f"{old_name}.keras", "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename == "config.json":
+                    config = json.loads(data)
+                    assert config["compile_config"]["loss"]["config"] == f"source_lib>{loss.__name__}"
+                    config["compile_config"]["loss"]["config"] = f"source_lib>{old_name}"
+                    data = json.dumps(config).encode()
+                dst.writestr(item, data)
+        a = model.predict(x, verbose=0).astype(np.float64)
+        if old_name == "nielsen_cross_entropy":
+            expected[old_name] = np.mean(-np.sum(y * np.log(a) + (1 - y) * np.log1p(-a), axis=-1))
+        else:
+            expected[old_name] = np.mean(0.5 * np.sum((y - a) ** 2, axis=-1))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    script = (
+        "import json, sys, numpy as np, source_lib, keras\n"
+        f"d = {str(tmp_path)!r}\n"
+        "x, y = np.load(d + '/x.npy'), np.load(d + '/y.npy')\n"
+        "out = {}\n"
+        "for name in ('nielsen_cross_entropy', 'half_squared_error'):\n"
+        "    m = keras.models.load_model(d + '/' + name + '.keras')\n"
+        "    out[name] = [m.loss.__name__, float(m.evaluate(x, y, batch_size=16, verbose=0))]\n"
+        "print('RESULT' + json.dumps(out))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    loaded = json.loads(proc.stdout.split("RESULT", 1)[1])
+    assert loaded["nielsen_cross_entropy"][0] == "binary_cross_entropy"
+    assert loaded["half_squared_error"][0] == "half_mse"
+    for name, value in expected.items():
+        assert loaded[name][1] == pytest.approx(value, rel=1e-5), name
+
+
 # --------------------------------------------------------------------------- #
 # The single-neuron chain
 # --------------------------------------------------------------------------- #
@@ -575,7 +637,7 @@ def test_noise_experiment_tiny_config_returns_finite_curves(mnist1000, monkeypat
         built.append((model, [w.copy() for w in model.get_weights()]))
         return model
 
-    monkeypatch.setattr(v, "build_mlp", recording_build)
+    monkeypatch.setattr(experiments, "build_mlp", recording_build)
     r = v.run_noise_experiment(depth=3, width=8, epochs=2, batch_size=50, eta=0.05, gamma=0.3, learning_rate=0.07,
                                seed=4, data=((x[:200], y[:200]), (x[200:300], y[200:300])))
     assert r["epochs"] == [1, 2] and r["config"]["depth"] == 3
@@ -652,7 +714,7 @@ def test_one_compiled_function_per_model_does_not_warn_about_retracing():
     import logging
 
     logger = logging.getLogger("tensorflow")  # tf.get_logger()
-    (own,) = [f for f in logger.filters if isinstance(f, v._OwnTracingIsExpected)]
+    (own,) = [f for f in logger.filters if isinstance(f, speeds._OwnTracingIsExpected)]
     tf_wording = ("5 out of the last 5 calls to <function {}.<locals>.speeds at 0x7f0> triggered tf.function "
                   "retracing. Tracing is expensive and the excessive number of tracings could be due to ...")
 
