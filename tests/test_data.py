@@ -218,3 +218,15 @@ def test_one_hot_matches_keras_to_categorical():
 def test_one_hot_rejects_bad_labels(y, kwargs, err):
     with pytest.raises(err):
         data.one_hot(y, **kwargs)
+
+
+def test_public_names_are_listed_and_do_not_leak_modules():
+    """`from source_lib.data import *` gives the loader, not os, socket, threading or np."""
+    namespace = {}
+    exec("from source_lib.data import *", namespace)
+    exported = set(namespace) - {"__builtins__"}
+    assert exported == set(data.__all__)
+    assert {"os", "socket", "threading", "np", "lru_cache", "Path"}.isdisjoint(exported)
+    public = {n for n, v in vars(data).items() if not n.startswith("_") and getattr(v, "__module__", None) == data.__name__}
+    assert public <= exported, public - exported
+    assert {"load_mnist", "one_hot"} <= exported
