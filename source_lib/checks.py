@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["GRID", "EXTREMES", "values", "check", "slope", "report"]
+__all__ = ["GRID", "EXTREMES", "values", "check", "slope", "gradient", "partials", "report"]
 
 #: -8..8 in steps of 0.05, shifted so that it misses the kinks at 0 and 6.
 GRID = np.linspace(-8.0, 8.0, 321) + 0.0123
@@ -55,6 +55,9 @@ def _call_text(fn, args, kwargs, out_shape=None, index=None) -> str:
                 column = f"[{', '.join(str(int(j)) for j in index[1:])}]"
         parts.append(_short(a))
     parts += [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    if index is not None and not column and not any(
+            isinstance(a, (list, tuple, np.ndarray)) and np.ndim(a) and np.shape(a)[:1] == tuple(out_shape[:1]) for a in args):
+        column = f"[{', '.join(str(int(j)) for j in index)}]"  # an output array of scalar inputs: which element
     return f"{_name(fn)}({', '.join(parts)}){column}"
 
 
@@ -114,7 +117,7 @@ def values(fn, *args, shape=None, strict=True, **kwargs) -> np.ndarray:
     return out
 
 
-def check(fn, args, want, rtol=1e-9, atol=1e-12, why="", shape=None, strict=True, **kwargs) -> None:
+def check(fn, args, want, rtol=1e-9, atol=1e-12, why="", shape=None, strict=True, inputs=None, **kwargs) -> None:
     """Assert `|fn(args) - want| <= atol + rtol |want|` element by element, naming the first miss.
 
     Args:
@@ -125,6 +128,7 @@ def check(fn, args, want, rtol=1e-9, atol=1e-12, why="", shape=None, strict=True
         why: What `want` is, for the message (e.g. "the slope of your sigmoid").
         shape: The output shape the task asks for (None: not checked).
         strict: Whether NumPy warnings are errors (see `values`).
+        inputs: How to name the inputs in the message (default: the inputs themselves).
         **kwargs: Keyword arguments for `fn`.
     """
     args = args if isinstance(args, tuple) else (args,)
@@ -134,7 +138,8 @@ def check(fn, args, want, rtol=1e-9, atol=1e-12, why="", shape=None, strict=True
     if off.any():
         i = tuple(np.argwhere(off)[0])
         note = f" ({why})" if why else ""
-        raise AssertionError(f"{_call_text(fn, args, kwargs, got.shape, i)} = {_short(got[i])}, expected {_short(want[i])}{note} "
+        call = f"{_name(fn)}({inputs})[{', '.join(str(int(j)) for j in i)}]" if inputs else _call_text(fn, args, kwargs, got.shape, i)
+        raise AssertionError(f"{call} = {_short(got[i])}, expected {_short(want[i])}{note} "
                              f"[{int(off.sum())} of {off.size} values off]")
 
 
@@ -149,6 +154,69 @@ def slope(fn, x, h=1e-6, **kwargs) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float64)
     return (values(fn, x + h, **kwargs) - values(fn, x - h, **kwargs)) / (2 * h)
+
+
+def gradient(c, z, h=1e-6) -> np.ndarray:
+    """dC_x/dz of every sample by central differences.
+
+    Args:
+        c: The per-sample cost: z of shape (batch, k) -> C_x of shape (batch,).
+        z: The point, shape (batch, k).
+        h: The step.
+
+    Returns:
+        An array of z's shape: `(c(z + h e_j) - c(z - h e_j)) / 2h` in column j.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    g = np.zeros_like(z)
+    for j in range(z.shape[-1]):
+        up, down = z.copy(), z.copy()
+        up[..., j] += h
+        down[..., j] -= h
+        g[..., j] = (np.asarray(c(up)) - np.asarray(c(down))) / (2 * h)
+    return g
+
+
+def partials(c, arrays, h=1e-6) -> list:
+    """The gradient of a scalar `c(arrays)` with respect to each array of a list, by central differences.
+
+    Args:
+        c: A function of a list of arrays, returning a number.
+        arrays: The point: a list of float arrays.
+        h: The step.
+    """
+    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    grads = []
+    for k, a in enumerate(arrays):
+        g = np.zeros_like(a)
+        for j in np.ndindex(a.shape):
+            up, down = [b.copy() for b in arrays], [b.copy() for b in arrays]
+            up[k][j] += h
+            down[k][j] -= h
+            g[j] = (c(up) - c(down)) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def nielsen_cost(weights, biases, x, y, activation="sigmoid", residual=False) -> float:
+    """Nielsen's cost of a fully connected network: the forward pass only (ps3's reference for finite differences).
+
+    C = (1/n) sum_x C_x, C_x = -sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)] over the sigmoid outputs a = sigma(W h + b);
+    hidden layers h_l = g(W_l h_(l-1) + b_l), or h_(l-1) + g(...) with `residual` where the widths match (not layer 1).
+
+    Args:
+        weights, biases: Lists of W_l, shape (n_l, n_(l-1)), and b_l, shape (n_l,), the output layer last.
+        x, y: The inputs (n, n_0) and the one-hot targets (n, n_out).
+        activation: "sigmoid", "tanh" or "relu".
+        residual: Whether hidden layers after the first add their input (identity skips).
+    """
+    g = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}[activation]
+    h = np.asarray(x, dtype=np.float64)
+    for l, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
+        out = g(h @ np.asarray(W).T + b)
+        h = h + out if residual and l > 0 and out.shape == h.shape else out
+    a = 1 / (1 + np.exp(-(h @ np.asarray(weights[-1]).T + biases[-1])))
+    return float(-np.mean(np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=1)))
 
 
 def _syntax_error(name: str) -> str | None:
@@ -198,3 +266,32 @@ def report(questions: dict) -> None:
             status, passed, earned = "ok", passed + 1, earned + points
         print(f"  {question:<{width}}  {points:>2} pts  {status}")
     print(f"\n{passed}/{len(questions)} questions pass their visible tests ({earned}/{total} automatic points).")
+
+
+def _hint_states(notebook) -> dict:
+    states = {}
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "markdown" and "hint" in cell.get("metadata", {}).get("tags", []):
+            question = str(cell.get("id", "")).removeprefix("hint-").replace("-", "_")
+            states[question] = cell.get("metadata", {}).get("jupyter", {}).get("source_hidden") is True
+    return states
+
+
+def hints_opened(notebook, release=None) -> list[str]:
+    """The hints a student opened: the hint cells no longer collapsed in the saved notebook.
+
+    A hint is a markdown cell tagged `"hint"` with the id `hint-<question>`, released with the metadata
+    `jupyter.source_hidden = true` (collapsed). JupyterLab, Notebook 7 and JupyterHub clear that flag when
+    the student expands the cell, and save it with the notebook. Colab and VS Code show the cell instead
+    (its `<details>` block opens with a click, unrecorded), so this is a note for the instructor, not a lock.
+
+    Args:
+        notebook: The submitted notebook, as nbformat or plain JSON (`{"cells": [...]}`).
+        release: The released notebook; given, a hint cell missing from the submission counts as opened.
+
+    Returns:
+        The questions whose hint is open (or missing), sorted.
+    """
+    states = _hint_states(notebook)
+    missing = set(_hint_states(release)) - set(states) if release is not None else set()
+    return sorted({q for q, hidden in states.items() if not hidden} | missing)

@@ -4,6 +4,7 @@ of solutions or hidden tests into assignments/ or the student bundle (no kernels
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import re
 import symtable
@@ -66,24 +67,109 @@ def test_master_structure(name):
     assert all(_meta(c).get("points", 0) > 0 for c in graded), "points on every graded cell"
     assert len(tests) >= 5 and all("### BEGIN HIDDEN TESTS" in c.source for c in tests)
     assert all(_meta(c).get("locked") for c in tests)
-    assert len(manual) == 1 and _meta(manual[0]).get("solution"), "one free-response cell, graded by hand"
-    question = nb.cells[nb.cells.index(manual[0]) - 1].source
-    assert QUESTIONS[name] in question
+    # free-response cells, graded by hand: the review question, and ps1's derivations (issue 14, item 1)
+    assert all(_meta(c).get("solution") for c in manual)
+    assert sorted(_meta(c)["grade_id"] for c in manual) == (
+        ["derivations", "review_question"] if name == "ps1_activation_derivatives" else ["review_question"])
+    review = next(c for c in manual if _meta(c)["grade_id"] == "review_question")
+    assert QUESTIONS[name] in nb.cells[nb.cells.index(review) - 1].source
     ids = [_meta(c)["grade_id"] for c in nb.cells if _meta(c)]
     assert len(ids) == len(set(ids))
-    # first the Colab setup cell, last the self-check (locked, informational, self-contained)
+    # first the Colab setup cell, last the self-check (locked, informational), which runs the copy of the visible
+    # tests kept in the collapsed visible_checks cell below the imports (issue 14, item 3: the first screen is the task)
     assert nb.cells[0].source == colab.setup_cell_source()
     last = nb.cells[-1]
     assert _meta(last).get("grade_id") == "self_check" and _meta(last).get("locked") and not _meta(last).get("grade")
     assert "NOT graded" in last.source and last.source.rstrip().endswith("_self_check()")
     assert "not graded" in nb.cells[-2].source and "by itself" in nb.cells[-2].source
     assert "run the self-check cell by itself" in nb.cells[2].source
-    checks = next(c for c in nb.cells if _meta(c).get("grade_id") == "visible_checks").source
-    assert "def self_check():" in checks
+    checks = next(c for c in nb.cells if _meta(c).get("grade_id") == "visible_checks")
+    assert "def _self_check():" in checks.source and checks.metadata.get("jupyter", {}).get("source_hidden") is True
+    assert nb.cells.index(checks) < nb.cells.index(tests[0])  # defined before any test cell can stop "Run all"
     for cell in tests:  # every test cell is one function, called at the end
         qid = _meta(cell)["grade_id"].removeprefix("test_")
         assert f"def _test_{qid}():" in cell.source and cell.source.rstrip().endswith(f"_test_{qid}()")
-        assert f'"{qid}"' in checks and f'"{qid}"' in last.source  # the self-check covers every question
+        assert f'"{qid}"' in checks.source  # the self-check covers every question
+
+
+def _release_lines(name) -> tuple[int, int]:
+    """(code lines of the solution cells, code lines of the locked cells) of the released notebook."""
+    student = locked = 0
+    for cell in _nb("assignments", name).cells:
+        if cell.cell_type == "code":
+            lines = len(cell.source.splitlines())
+            if _meta(cell).get("solution"):
+                student += lines
+            elif _meta(cell).get("locked"):
+                locked += lines
+    return student, locked
+
+
+# locked lines of each release before issue 10 (the issue's count: 142 student lines vs 1162 locked in ps1)
+LOCKED_BEFORE = {"ps1_activation_derivatives": 1162, "ps2_losses": 1076, "ps3_vanishing_gradient": 614}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_released_notebooks_shrink(name):
+    """Issue 10: the test cells no longer repeat a 40-line helper, and the hidden tests stay in the masters. The
+    release's locked code is at most a quarter of what it was, and in ps1 at most the student's own code."""
+    student, locked = _release_lines(name)
+    assert locked <= LOCKED_BEFORE[name] / 4, (name, student, locked)
+    if name == "ps1_activation_derivatives":
+        assert locked <= student, (student, locked)
+
+
+@pytest.mark.parametrize("name", ["ps1_activation_derivatives", "ps2_losses"])
+def test_numpy_assignments_start_no_tensorflow_in_the_kernel(name):
+    """ps1 and ps2 ask for NumPy code: the imports cell loads numpy and matplotlib only, the self-check loads
+    source_lib/checks.py alone (NumPy only), and the visible tests import nothing but numpy, math and
+    source_lib.checks. TensorFlow references live in the hidden tests, which the trusted grader runs."""
+    release = _nb("assignments", name)
+    imports = next(c for c in release.cells if _meta(c).get("grade_id") == "imports")
+    assert {n.names[0].name for n in ast.parse(imports.source).body if isinstance(n, ast.Import)} == {
+        "numpy", "matplotlib.pyplot"}
+    for cell in release.cells:
+        if cell.cell_type != "code" or not _meta(cell).get("locked"):
+            continue
+        modules = set()
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                modules |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                modules.add(node.module)
+        assert modules <= {"numpy", "matplotlib.pyplot", "math", "importlib.util", "source_lib.checks"}, (
+            _meta(cell)["grade_id"], modules)
+
+
+def _hints(nb):
+    return [c for c in nb.cells if c.cell_type == "markdown" and "hint" in c.metadata.get("tags", [])]
+
+
+def test_ps1_gives_f_only_and_records_opened_hints():
+    """Issue 14, item 1: no f' formula in the release outside the collapsed hint cells (one per activation, shipped
+    with jupyter.source_hidden = true, so that opening one shows in the saved notebook's metadata); the derivations
+    are a hand-graded answer."""
+    from source_lib import checks
+
+    name = "ps1_activation_derivatives"
+    release = _nb("assignments", name)
+    hints = _hints(release)
+    assert [c.get("id") for c in hints] == [f"hint-{a.replace('_', '-')}" for a in (
+        "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "relu6", "softplus", "swish", "mish")]
+    assert all(c.metadata["jupyter"]["source_hidden"] is True and "<details>" in c.source for c in hints)
+    formulas = [line.strip() for c in hints for line in c.source.splitlines() if line.startswith("$")]
+    assert len(formulas) == 10
+    text = "\n".join(c.source for c in release.cells if c not in hints)
+    assert [f for f in formulas if f in text] == []
+    for needle in (r"\sigma(x)\,(1-\sigma(x))", r"1-\tanh^2", "sigma(x) * (1 - sigma(x))", "1 - tanh(x)**2"):
+        assert needle not in text, needle
+    assert checks.hints_opened(release) == []
+    opened = json.loads(json.dumps(release))  # a student expanded two hints in JupyterLab and saved
+    for cell in opened["cells"]:
+        if cell.get("id") in ("hint-mish", "hint-elu"):
+            cell["metadata"]["jupyter"] = {}
+    assert checks.hints_opened(opened) == ["elu", "mish"]
+    assert "derivations" in {_meta(c).get("grade_id") for c in release.cells}
 
 
 def _globals_used(source: str) -> set[str]:
@@ -114,9 +200,10 @@ def _bound_at_top(source: str) -> set[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_test_cells_trust_only_the_students_own_names(name):
-    """Every test cell (and the final self-check) imports what it needs inside its own function: the only
-    globals it reads are the student's functions and data (and the parameter cell's values). So a student
-    who rebinds np, CHECKS, check_*, self_check, abs, print... or deletes visible_checks cannot fake them."""
+    """Every test cell (and the self-check's copy of the visible tests) imports what it needs inside its own function:
+    the only globals it reads are the student's functions and data (and the parameter cell's values), which the
+    trusted grader fetches from the kernel by name (issue 10's contract). So a student who rebinds np, CHECKS,
+    check, self_check... changes no verdict."""
     nb = _nb("solutions", name)
     student = set()
     for cell in nb.cells:
@@ -127,12 +214,16 @@ def test_test_cells_trust_only_the_students_own_names(name):
     assert not student & ({"np", "CHECKS", "self_check"} | _bound_at_top(checks.source))
     for cell in nb.cells:
         meta = _meta(cell)
-        if cell.cell_type == "code" and (meta.get("grade") or meta.get("grade_id") == "self_check"):
-            used = _globals_used(cell.source)
+        if cell.cell_type == "code" and (meta.get("grade") or meta.get("grade_id") == "visible_checks"):
+            # np included: a test cell imports what it needs; builtins are the grader's own under trusted grading
+            used = _globals_used(cell.source) - set(dir(builtins))
             assert used and used <= student, (meta["grade_id"], sorted(used - student))
             tree = ast.parse(cell.source)
-            assert [type(n).__name__ for n in tree.body] == ["FunctionDef", "Expr"], meta["grade_id"]
+            want = ["FunctionDef"] if meta["grade_id"] == "visible_checks" else ["FunctionDef", "Expr"]
+            assert [type(n).__name__ for n in tree.body] == want, meta["grade_id"]
             assert "np.testing" not in cell.source and "CHECKS" not in cell.source
+    last = nb.cells[-1]
+    assert [ast.unparse(n) for n in ast.parse(last.source).body] == ["_self_check()"]
 
 
 # A test cell may read another question's answer only where listed here, and only as an extra reference: ps3's table
@@ -162,7 +253,7 @@ def test_each_test_cell_grades_only_its_own_question(name):
             continue
         question = meta["grade_id"].removeprefix("test_")
         own = _bound_at_top(cells[question].source) if question in cells else {question}
-        allowed = own | parameters | CROSS_QUESTION.get((name, meta["grade_id"]), set())
+        allowed = own | parameters | CROSS_QUESTION.get((name, meta["grade_id"]), set()) | set(dir(builtins))
         assert _globals_used(cell.source) <= allowed, (meta["grade_id"], sorted(_globals_used(cell.source) - allowed))
 
 
@@ -346,14 +437,12 @@ PS1_ATTACKS_FAIL = {"test_sigmoid", "test_tanh", "test_relu", "test_leaky_relu",
 def test_ps1_tests_resist_sloppy_and_sneaky_code(tmp_path):
     """The master with some solution cells replaced by attacks: finite-difference f', the kinks' conventions,
     an ignored alpha, overflow, and all-zero functions with np.testing / the visible helpers / CHECKS /
-    self_check / builtins rebound; the read-only visible_checks cell deleted. Exactly the attacked questions
-    fail; the master's selu and swish pass (the test cells do not need visible_checks);
-    no test cell prints to stderr (TensorFlow starts in the imports cell); the self-check is not fooled."""
+    self_check / builtins rebound. Exactly the attacked questions fail; the master's selu and swish pass;
+    no test cell prints to stderr; the self-check is not fooled, and its lines name what failed."""
     from nbclient import NotebookClient
 
     name = "ps1_activation_derivatives"
     nb = _nb("solutions", name)
-    nb.cells = [c for c in nb.cells if _meta(c).get("grade_id") != "visible_checks"]  # and deleted the helpers
     for cell in nb.cells:
         if _meta(cell).get("grade_id") in PS1_ATTACKS:
             cell.source = PS1_ATTACKS[_meta(cell)["grade_id"]]
@@ -369,3 +458,66 @@ def test_ps1_tests_resist_sloppy_and_sneaky_code(tmp_path):
     status = {line.split()[0]: line.split()[3] for line in report.splitlines() if line.startswith("  ")}
     assert [q for q, s in status.items() if s == "ok"] == ["sigmoid", "leaky_relu", "selu", "swish"]
     assert report.rstrip().endswith("4/11 questions pass their visible tests (8/24 automatic points).")
+    lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
+    assert "relu_prime(0.0) = 0.5, expected 1.0" in lines["relu"]  # the kink, named with the input
+    assert "elu(-10000.0): overflow encountered in exp" in lines["elu"] or "elu(-1000.0)" in lines["elu"]
+    assert "softplus(750.0): overflow encountered in exp" in lines["softplus"]
+
+
+# --- the messages a failing check prints (source_lib.checks; issue 14, item 2) ---------------------------------
+
+
+def test_a_failing_check_names_the_function_the_input_and_both_values():
+    import numpy as np
+    from source_lib import checks
+
+    def mish(x):  # the naive form: exp overflows at large x
+        x = np.asarray(x, dtype=float)
+        return x * np.tanh(np.log(1 + np.exp(x)))
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-np.asarray(x, dtype=float)))
+
+    def sigmoid_prime(x):  # right below 2.5, wrong above
+        return sigmoid(x) * (1 - sigmoid(x)) + 0.01 * (np.asarray(x) > 2.5)
+
+    def half_mse(y, a):
+        return np.sum((np.asarray(y) - np.asarray(a)) ** 2, axis=-1)  # the factor 1/2 forgotten
+
+    def delta(z, y):
+        return np.asarray(z) - np.asarray(y) + (np.asarray(z) > 1.5)
+
+    with pytest.raises(AssertionError) as e:
+        checks.values(mish, checks.EXTREMES)
+    assert str(e.value).startswith("mish(750.0): overflow encountered in exp")
+    with pytest.raises(AssertionError) as e:
+        checks.check(sigmoid_prime, checks.GRID, checks.slope(sigmoid, checks.GRID), atol=1e-5, why="the slope of your sigmoid")
+    x = checks.GRID[checks.GRID > 2.5][0]
+    assert str(e.value).startswith(f"sigmoid_prime({float(x)!r}) = ") and "(the slope of your sigmoid)" in str(e.value)
+    assert "\n" not in str(e.value)
+    with pytest.raises(AssertionError) as e:  # one loss per sample: the sample's input rows, not "(value 0)"
+        checks.check(half_mse, ([[0.0, 1.0], [1.0, 0.0]], [[0.2, 0.7], [0.6, 0.3]]), [0.065, 0.125])
+    assert str(e.value).startswith("half_mse([0.0, 1.0], [0.2, 0.7]) = 0.13") and "expected 0.065" in str(e.value)
+    with pytest.raises(AssertionError) as e:  # one value per output: the sample's rows and the output's column
+        checks.check(delta, ([[1.0, 2.0]], [[0.0, 0.0]]), [[1.0, 2.0]])
+    assert str(e.value).startswith("delta([1.0, 2.0], [0.0, 0.0])[1] = 3.0, expected 2.0")
+
+
+def test_the_self_check_reports_a_syntax_error_with_where(capsys):
+    """A solution cell with a syntax error defines nothing: the self-check says so, and where, instead of
+    "not defined yet" (IPython's history of the cells run)."""
+    from IPython.testing.globalipapp import start_ipython
+
+    from source_lib import checks
+
+    shell = start_ipython()
+    shell.run_cell("def tanh(x):\n    return np.tanh(x\n\ndef tanh_prime(x):\n    return 1 - tanh(x) ** 2", store_history=True)
+    try:
+        checks.report({"tanh": (2, lambda: eval("tanh", {})), "relu": (2, lambda: relu)})  # noqa: F821
+    finally:
+        shell.user_ns["_ih"].clear()
+    out = capsys.readouterr().out
+    tanh = next(line for line in out.splitlines() if line.strip().startswith("tanh"))
+    assert "SYNTAX ERROR in the cell that defines tanh, line 2" in tanh
+    relu = next(line for line in out.splitlines() if line.strip().startswith("relu"))
+    assert "not defined yet" in relu and "0/2 questions pass" in out
