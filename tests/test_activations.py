@@ -1,5 +1,6 @@
 """source_lib.activations against independent references: Keras built-ins,
-TensorFlow autodiff of those built-ins, NumPy float64, and DESIGN.md's figures."""
+TensorFlow autodiff of those built-ins, NumPy float64, and the published figures of
+docs/reference-figures.md."""
 
 import keras
 import numpy as np
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from source_lib import activations as A
 
-# Each function's Keras twin (DESIGN.md / the issue): same values to 1e-6.
+# Each function's Keras twin: same values to 1e-6.
 TWINS = A.KERAS_TWINS
 
 
@@ -21,7 +22,7 @@ def test_twins_are_keras_builtins():
     assert float(TWINS["leaky_relu"](tf.constant(-1.0))) == pytest.approx(-0.2)  # Keras's default slope
 
 # NumPy float64 references written from the formulas, independent of keras.ops.
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # DESIGN.md
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805  # Klambauer et al. 2017 (docs/reference-figures.md)
 
 
 def _np_sigmoid(x):
@@ -119,7 +120,7 @@ def test_gradient_profile_matches_closed_form_derivatives():
     np.testing.assert_allclose(d, 1 - np.tanh(x) ** 2, rtol=1e-12, atol=1e-15)
 
 
-# --- DESIGN.md's reference figures ---------------------------------------------
+# --- the reference figures (docs/reference-figures.md) ---------------------------
 
 
 def test_derivative_ranges_reproduce_lecture_table():
