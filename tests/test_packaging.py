@@ -64,3 +64,34 @@ def test_python_m_source_lib_prints_device_report_and_table():
         assert re.search(rf"^{name}\s", out, re.M), name
     swish_row = next(line for line in out.splitlines() if line.startswith("swish"))
     assert "-0.0998393" in swish_row and "1.09984" in swish_row
+
+
+def test_package_discovery_ships_every_source_lib_subpackage():
+    """setuptools' find with pyproject's include finds source_lib.vanishing (a package since
+    the split), so a wheel or a non-editable install has every module the notebooks import."""
+    import importlib
+    import pkgutil
+
+    from setuptools import find_packages
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=str(ROOT), include=include))
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "source_lib").rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
+    assert {"source_lib", "source_lib.vanishing"} <= on_disk <= found
+    import source_lib.vanishing as vanishing
+
+    modules = {m.name for m in pkgutil.iter_modules(vanishing.__path__)}
+    assert {"models", "speeds", "training", "noise", "chain", "experiments"} <= modules
+    for name in modules:
+        importlib.import_module(f"source_lib.vanishing.{name}")
+
+
+def test_source_lib_modules_stay_small():
+    """One idea per module: each module of source_lib.vanishing at most 450 lines, losses under 700."""
+    for path in (ROOT / "source_lib" / "vanishing").glob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines <= 450, f"{path.relative_to(ROOT)} has {lines} lines"
+    assert len((ROOT / "source_lib" / "losses.py").read_text(encoding="utf-8").splitlines()) < 700
