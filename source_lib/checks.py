@@ -83,6 +83,16 @@ def _failing_row(fn, args, kwargs) -> str:
     return _call_text(fn, args, kwargs)
 
 
+def _as_input(a):
+    """A list of numbers (nested or not) becomes a float64 array: the tasks promise NumPy arrays."""
+    if isinstance(a, list) and not any(isinstance(v, (np.ndarray, dict)) for v in a):
+        try:
+            return np.asarray(a, dtype=np.float64)
+        except (TypeError, ValueError):
+            return a
+    return a
+
+
 def values(fn, *args, shape=None, strict=True, **kwargs) -> np.ndarray:
     """`fn(*args, **kwargs)` as a float64 array, after checking that it is a finite float array.
 
@@ -99,6 +109,7 @@ def values(fn, *args, shape=None, strict=True, **kwargs) -> np.ndarray:
     Returns:
         The output as a float64 NumPy array.
     """
+    args = tuple(_as_input(a) for a in args)
     try:
         out = _strict(fn, args, kwargs) if strict else fn(*args, **kwargs)
     except (FloatingPointError, RuntimeWarning) as e:
@@ -131,7 +142,7 @@ def check(fn, args, want, rtol=1e-9, atol=1e-12, why="", shape=None, strict=True
         inputs: How to name the inputs in the message (default: the inputs themselves).
         **kwargs: Keyword arguments for `fn`.
     """
-    args = args if isinstance(args, tuple) else (args,)
+    args = tuple(_as_input(a) for a in (args if isinstance(args, tuple) else (args,)))
     got = values(fn, *args, shape=shape, strict=strict, **kwargs)
     want = np.broadcast_to(np.asarray(want, dtype=np.float64), got.shape)
     off = ~(np.abs(got - want) <= atol + rtol * np.abs(want))

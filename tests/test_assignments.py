@@ -460,7 +460,7 @@ def test_ps1_tests_resist_sloppy_and_sneaky_code(tmp_path):
     assert report.rstrip().endswith("4/11 questions pass their visible tests (8/24 automatic points).")
     lines = {line.split()[0]: line for line in report.splitlines() if line.startswith("  ")}
     assert "relu_prime(0.0) = 0.5, expected 1.0" in lines["relu"]  # the kink, named with the input
-    assert "elu(-10000.0): overflow encountered in exp" in lines["elu"] or "elu(-1000.0)" in lines["elu"]
+    assert "elu(750.0): overflow encountered in exp" in lines["elu"]  # np.where evaluates exp(x) at every x
     assert "softplus(750.0): overflow encountered in exp" in lines["softplus"]
 
 
