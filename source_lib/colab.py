@@ -11,6 +11,8 @@ API (all that other tools need)::
     colab.setup_cell_source()       # the setup cell's code, as a string
     colab.badge_markdown("lectures/01_activation_functions.ipynb")  # badge for a notebook / README
     colab.repository_url()          # the repo URL, read from pyproject.toml
+    colab.student_repository_url()  # the student repository's URL ([tool.course] in pyproject.toml)
+    colab.stamp_student("/tmp/s/lectures/01.ipynb", relative_path="lectures/01.ipynb")  # a student copy
 
 Command line::
 
@@ -33,7 +35,16 @@ Existing cells with those tags (or ids) are replaced wherever they are; every ot
 its outputs and the notebook's metadata are left alone, so stamping twice changes nothing.
 
 The repository URL is written in exactly one place, ``[project.urls].Repository`` in
-``pyproject.toml``; this module reads it from there. It imports nothing heavy (no
+``pyproject.toml``; this module reads it from there.
+
+**Student copies.** The masters above point at the instructors' repository, which is private.
+What students open comes from the *student repository* (``student_repository`` under
+``[tool.course]`` in ``pyproject.toml``; ``python -m instructor student-repo`` builds it), and
+:func:`stamp_student` gives each copy there its own cells: a setup cell that installs
+``source_lib`` wherever it is missing (from the student repository, from the URL in the
+``SOURCE_LIB_REPOSITORY`` environment variable, or from a ``source_lib-*.whl`` next to the
+notebook) and says in one paragraph what to do when that fails, a badge that opens the copy from
+the student repository, and links that keep working when the notebook is opened alone. It imports nothing heavy (no
 TensorFlow) beyond ``nbformat``.
 """
 
@@ -211,6 +222,125 @@ def check(notebook: str | Path, url: str | None = None, relative_path: str | Non
         elif got.source != want.source:
             problems.append(f"{notebook}: cell {index} ({tag}) differs from source_lib.colab's; run stamp")
     return problems
+
+
+# --- student copies ---------------------------------------------------------------------------
+
+URL_ENV = "SOURCE_LIB_REPOSITORY"  # overrides the student repository's URL in the setup cell
+WHEEL_GLOB = "source_lib-*.whl"    # a wheel next to the notebook is installed instead
+
+STUDENT_SETUP_TEMPLATE = """\
+# Setup cell: installs source_lib, the course library, where it is missing (Google Colab), and
+# does nothing where it is installed (your clone of the student repository, JupyterHub).
+# It installs from: the git URL in the environment variable {env} if that is set,
+# else a {wheel} file uploaded next to this notebook, else the student repository.
+import glob, importlib, importlib.util, os, subprocess, sys
+
+if importlib.util.find_spec("source_lib") is None:
+    _url = os.environ.get("{env}", "").strip() or "{url}"
+    _wheels = sorted(glob.glob("{wheel}"))
+    _target = _wheels[-1] if _wheels and not os.environ.get("{env}") else "source_lib @ git+" + _url
+    try:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", _target])
+    except subprocess.CalledProcessError:
+        raise RuntimeError(
+            f"Could not install source_lib, the library every notebook of this course imports: "
+            f"`pip install {{_target}}` failed (pip's own message is above). Check that {{_url}} opens in "
+            f"a browser and that this runtime is online (or set {env} to a git URL that works). "
+            f"Or download the course's {wheel} file (the student repository's Releases page, or ask "
+            f"your instructor), upload it next to this notebook (Colab: the folder icon on the left) "
+            f"and run this cell again."
+        ) from None
+    importlib.invalidate_caches()"""
+
+
+def student_repository_url(pyproject: str | Path = PYPROJECT) -> str:
+    """Return ``student_repository`` from ``[tool.course]`` in ``pyproject.toml``, without a
+    trailing ``/`` or ``.git``: the public repository students clone and Colab opens."""
+    import tomllib
+
+    table = tomllib.loads(Path(pyproject).read_text(encoding="utf-8")).get("tool", {}).get("course", {})
+    if "student_repository" not in table:
+        raise KeyError(f"no student_repository under [tool.course] in {pyproject}")
+    url = table["student_repository"].strip().rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def student_setup_cell_source(url: str | None = None) -> str:
+    """The setup cell of a student copy (see :data:`STUDENT_SETUP_TEMPLATE`).
+
+    Args:
+        url: the student repository (default: :func:`student_repository_url`).
+
+    Returns:
+        The cell's code: a no-op where ``source_lib`` imports, else ``pip install`` from the
+        URL in ``SOURCE_LIB_REPOSITORY``, a ``source_lib-*.whl`` in the working directory, or
+        ``url``; a failed install raises one paragraph saying what failed and what to do.
+    """
+    return STUDENT_SETUP_TEMPLATE.format(url=url or student_repository_url(), env=URL_ENV, wheel=WHEEL_GLOB)
+
+
+MARKDOWN_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def student_link(target: str, url: str, here: str) -> str:
+    """Where a markdown link of the student copy ``here`` (a path in the student repository)
+    should point: Colab links and relative ``.ipynb`` links open the notebook from ``url`` on
+    Colab, other relative links the file on GitHub; absolute links and anchors stay."""
+    match = COLAB_LINK.fullmatch(target)
+    if match:
+        return colab_url(match.group(1), url, relative_path=match.group(1))
+    if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", target, re.I):
+        return target
+    path, _, anchor = target.partition("#")
+    parts = []
+    for part in (Path(here).parent / path).as_posix().split("/"):
+        if part == "..":
+            if not parts:
+                return target  # points outside the repository: leave it
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    resolved = "/".join(parts) + (f"#{anchor}" if anchor else "")
+    if path.endswith(".ipynb"):
+        return colab_url(resolved, url, relative_path=resolved)
+    return f"{url}/blob/{BRANCH}/{resolved}"
+
+
+def stamp_student(notebook: str | Path, relative_path: str, url: str | None = None) -> None:
+    """Make ``notebook`` (a copy, changed in place) the student repository's version of itself.
+
+    Args:
+        notebook: the ``.ipynb`` file of the copy.
+        relative_path: its path inside the student repository, with ``/``.
+        url: the student repository (default: :func:`student_repository_url`).
+
+    Cell 0 becomes the student setup cell, cell 1 the badge opening ``relative_path`` from
+    ``url``, and every markdown link is rewritten by :func:`student_link`.
+    """
+    import nbformat
+
+    url = url or student_repository_url()
+    path = Path(notebook)
+    nb = nbformat.read(path, as_version=4)
+    setup = nbformat.v4.new_code_cell(student_setup_cell_source(url), metadata={"tags": [SETUP_TAG]})
+    setup["id"] = SETUP_TAG
+    badge = nbformat.v4.new_markdown_cell(badge_markdown(path, url, relative_path), metadata={"tags": [BADGE_TAG]})
+    badge["id"] = BADGE_TAG
+    keep = {"nbgrader"}  # a release's cells keep nbgrader's metadata (checksums cover the source only)
+    for tag, cell in ((SETUP_TAG, setup), (BADGE_TAG, badge)):
+        i = _cell_index(nb.cells, tag)
+        if i is not None:
+            cell["metadata"].update({k: v for k, v in nb.cells[i].metadata.items() if k in keep})
+    cells = [c for c in nb.cells if _cell_index([c], SETUP_TAG) is None and _cell_index([c], BADGE_TAG) is None]
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            cell.source = MARKDOWN_LINK.sub(lambda m: m.group(1) + student_link(m.group(2), url, relative_path)
+                                            + m.group(3), cell.source)
+    nb.cells = [setup, badge] + cells
+    nb.nbformat, nb.nbformat_minor = 4, max(nb.get("nbformat_minor", 5), 5)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
 
 
 def main(argv: list[str] | None = None) -> int:

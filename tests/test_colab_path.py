@@ -1,0 +1,221 @@
+"""The Colab path, offline: what a student gets, run in an environment like Colab's.
+
+One module-scoped setup builds the student repository into a temp dir (``make student-repo``'s
+code) and a fresh venv with Colab's preinstalled versions (``tests/colab_pins.txt``, which says
+where they come from): no nbgrader, no Jupyter server, no ``source_lib``. Each lecture and each
+released assignment is then copied alone into an empty directory and executed there by nbclient
+with a kernel of that venv, the way Colab opens one notebook from GitHub. Its setup cell really
+runs ``pip install "source_lib @ git+file://<student repo>"`` (the URL from the
+``SOURCE_LIB_REPOSITORY`` override), or installs the wheel placed next to the notebook. Before each
+notebook ``source_lib`` is uninstalled again: every Colab session starts without it.
+
+Needs PyPI (or pip's cache) for the pinned packages; nothing else leaves the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PINS = Path(__file__).with_name("colab_pins.txt")
+LECTURES = sorted(p.name for p in (ROOT / "lectures").glob("*.ipynb"))
+ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "assignments").glob("*/*.ipynb") if p.stem == p.parent.name)
+SECRET_REGION = re.compile(r"#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+SUMMARY = re.compile(r"(\d+)\s*/\s*(\d+) questions? pass")
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+
+def _pip_env() -> dict:
+    """The environment pip runs in: this machine's pip configuration files (local mirrors that
+    Colab does not have, whose warnings would land in the notebooks) are not read."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # Colab does not set it; source_lib must quiet TensorFlow itself
+    return env
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    """The student repository and source_lib's wheel, built as `make student-repo` builds them."""
+    from instructor.student_repo import build_wheel, student_repo
+
+    base = tmp_path_factory.mktemp("colab")
+    repo, commit = student_repo(ROOT, base / "student_repo", wheel=False, log=lambda m: None)
+    assert commit is not None
+    wheel = build_wheel(repo, base / "wheel")
+    return repo, wheel
+
+
+@pytest.fixture(scope="module")
+def colab_python(tmp_path_factory):
+    """A fresh venv with Colab's pinned packages and a kernelspec for it; returns (python, kernel dir)."""
+    base = tmp_path_factory.mktemp("colab_venv")
+    subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True)
+    python = base / "venv" / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(PINS)],
+                          env=_pip_env(), capture_output=True, text=True)
+    assert done.returncode == 0, f"installing Colab's pins failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    frozen = subprocess.run([str(python), "-m", "pip", "freeze"], env=_pip_env(), capture_output=True,
+                            text=True, check=True).stdout.lower()
+    for pin in PINS.read_text().splitlines():
+        if pin and not pin.startswith("#") and not pin.startswith(("pip==", "setuptools==", "wheel==")):
+            name, version = pin.lower().split("==")
+            assert re.search(rf"^{re.escape(name).replace('_', '[-_]')}=={re.escape(version)}$", frozen, re.M), pin
+    for absent in ("nbgrader", "jupyter_server", "jupyter-server", "notebook", "jupyterlab", "source-lib", "source_lib"):
+        assert not re.search(rf"^{absent}==", frozen, re.M), f"{absent} must not be in the Colab-like venv"
+    kernels = base / "kernels"
+    (kernels / "colab").mkdir(parents=True)
+    (kernels / "colab" / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Colab-like", "language": "python"}))
+    return python, kernels
+
+
+@contextlib.contextmanager
+def _environ(env: dict):
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run(colab_python, nb, workdir: Path, url: str | None, allow_errors=False, timeout=600):
+    """Execute ``nb`` alone in ``workdir`` with the Colab-like kernel, ``source_lib`` uninstalled
+    first; ``url`` is the setup cell's SOURCE_LIB_REPOSITORY (None: unset)."""
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbclient import NotebookClient
+
+    python, kernels = colab_python
+    subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "source_lib"], env=_pip_env(),
+                   capture_output=True, check=True)
+    env = _pip_env()
+    env.pop("SOURCE_LIB_REPOSITORY", None)
+    if url:
+        env["SOURCE_LIB_REPOSITORY"] = url
+    km = KernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
+    with _environ(env):
+        NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
+                       resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def _alone(src: Path, workdir: Path) -> nbformat.NotebookNode:
+    workdir.mkdir(parents=True)
+    shutil.copy2(src, workdir / src.name)
+    return nbformat.read(workdir / src.name, as_version=4)
+
+
+def _outputs(nb, kind=None):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if kind is None or o.output_type == kind]
+
+
+def _installed(colab_python) -> bool:
+    python, _ = colab_python
+    return subprocess.run([str(python), "-m", "pip", "show", "-q", "source_lib"], env=_pip_env(),
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("name", LECTURES)
+def test_lecture_runs_clean_from_the_student_repository(name, student, colab_python, tmp_path):
+    repo, _ = student
+    nb = _run(colab_python, _alone(repo / "lectures" / name, tmp_path / "content"), tmp_path / "content",
+              url=repo.resolve().as_uri())
+    assert _installed(colab_python), "the setup cell did not install source_lib"
+    assert _outputs(nb, "error") == []
+    stderr = "".join(o.text for o in _outputs(nb, "stream") if o.name == "stderr")
+    assert stderr == "", f"{name} printed to stderr (red text on Colab):\n{stderr[:2000]}"
+    assert any("image/png" in o.get("data", {}) for o in _outputs(nb)), "no figure was drawn"
+
+
+def _self_check(nb) -> tuple[int, int]:
+    text = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []) if o.output_type == "stream")
+    found = SUMMARY.findall(text)
+    assert found, f"the last cell printed no self-check summary:\n{text[-1500:]}"
+    passed, total = map(int, found[-1])
+    return passed, total
+
+
+def _perfect(release_nb, name):
+    """The student copy with every solution cell answered from the master (nbgrader's markers out)."""
+    from instructor.submissions import solution_text
+
+    master = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: solution_text(c.source) for c in master.cells
+               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    filled = 0
+    for cell in release_nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source, filled = answers[gid], filled + 1
+    assert filled >= 3
+    return release_nb
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_assignment_self_check_blank_from_the_wheel_and_perfect_from_git(name, student, colab_python, tmp_path):
+    repo, wheel = student
+    release = repo / "assignments" / name / f"{name}.ipynb"
+
+    # blank, with the wheel uploaded next to it and no URL override: the setup cell installs the wheel
+    blank_dir = tmp_path / "blank"
+    blank = _alone(release, blank_dir)
+    shutil.copy2(wheel, blank_dir / wheel.name)
+    blank = _run(colab_python, blank, blank_dir, url=None, allow_errors=True)
+    assert not any(o.ename == "RuntimeError" for o in _outputs(blank, "error")), "the setup cell failed"
+    assert _installed(colab_python), "the setup cell did not install the wheel"
+    passed, total = _self_check(blank)
+    assert (passed, total) == (0, total) and total >= 3
+
+    # perfect, from the student repository through git+file://
+    perfect = _run(colab_python, _perfect(_alone(release, tmp_path / "perfect"), name), tmp_path / "perfect",
+                   url=repo.resolve().as_uri())
+    assert _outputs(perfect, "error") == []
+    assert _self_check(perfect) == (total, total)
+
+
+def test_student_repository_has_no_solution_or_hidden_test_text(student):
+    """Checked independently of the builder's own leak check: every long line of the masters'
+    solution and hidden-test regions (less the library's own code, which a hidden test may share),
+    searched in every file and in the whole git history."""
+    repo, wheel = student
+    solution, hidden, public = set(), set(), set()
+    for master in (ROOT / "solutions").glob("*/*.ipynb"):
+        for cell in nbformat.read(master, as_version=4).cells:
+            inside = None
+            for line in cell.source.splitlines():
+                match = SECRET_REGION.search(line)
+                if match:
+                    inside = (hidden if "HIDDEN" in line else solution) if match.group(1) == "BEGIN" else None
+                    continue
+                (public if inside is None else inside).add(line.strip())
+    library = {line.strip() for p in (ROOT / "source_lib").rglob("*.py") for line in p.read_text().splitlines()}
+    secret = {s for s in (solution | (hidden - library)) - public if len(s) >= 30}
+    assert len(secret) > 50
+    history = subprocess.run(["git", "-C", str(repo), "log", "-p", "--all"], capture_output=True, text=True,
+                             check=True).stdout
+    files = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo).parts]
+    texts = {str(p.relative_to(repo)): p.read_text(encoding="utf-8", errors="replace") for p in files}
+    texts["git history"] = history
+    for where, text in texts.items():
+        if where.endswith(".ipynb"):
+            text = "\n".join(c.source for c in nbformat.reads(text, as_version=4).cells)
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, where
+        assert [s for s in secret if s in text or json.dumps(s)[1:-1] in text] == [], where
+    assert not (repo / "solutions").exists() and not (repo / "instructor").exists()
