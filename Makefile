@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv test test-fast demo lectures release autograde feedback grades student-bundle bench clean
+.PHONY: venv test test-fast demo lectures release autograde feedback grades student-bundle student-repo answers bench clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,17 @@ grades: venv
 
 student-bundle: venv
 	$(PY) -m instructor student-bundle
+
+## build/student_repo/: the public student repository (git, one commit per release; push it to
+## [tool.course].student_repository) and build/student_wheel/, source_lib's wheel for Colab.
+## ASSIGNMENT=NAME releases that one (those released before stay).
+student-repo: venv
+	$(PY) -m instructor student-repo $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT))
+
+## After the deadline: build/answers/$(ASSIGNMENT)/, the model answers as HTML and a notebook.
+answers: venv
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make answers ASSIGNMENT=ps1_activation_derivatives"; exit 2; }
+	$(PY) -m instructor answers --assignment $(ASSIGNMENT)
 
 bench: venv
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -5,6 +5,8 @@
     python -m instructor feedback         # feedback/<student>/<assignment>/*.html
     python -m instructor grades           # build/grades/grades.csv, questions.csv, grades.png
     python -m instructor student-bundle   # build/student_bundle/ and build/student_bundle.zip
+    python -m instructor student-repo     # build/student_repo/ (git, one commit per release), the wheel
+    python -m instructor answers --assignment NAME   # build/answers/NAME/: model answers, HTML and notebook
     python -m instructor lectures         # build/lectures/*.html
 
 Options: ``--course DIR`` (default: the repository root), ``--assignment NAME`` (repeatable),
@@ -24,7 +26,8 @@ from .coursedir import ROOT
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m instructor", description=__doc__.split("\n\n")[0])
-    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle", "lectures"])
+    parser.add_argument("verb", choices=["release", "autograde", "feedback", "grades", "student-bundle", "lectures",
+                                          "student-repo", "answers"])
     parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
@@ -66,6 +69,17 @@ def main(argv=None) -> int:
         from .bundle import student_bundle
 
         student_bundle(course)
+    elif args.verb == "student-repo":
+        from .student_repo import student_repo
+
+        student_repo(course, args.assignment)
+    elif args.verb == "answers":
+        from .answers import answers
+
+        if not args.assignment:
+            parser.error("answers needs --assignment NAME (make answers ASSIGNMENT=NAME)")
+        for name in args.assignment:
+            answers(course, name)
     elif args.verb == "lectures":
         from .lectures import render_lectures
 
