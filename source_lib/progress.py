@@ -25,7 +25,7 @@ _BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} {unit} [
 
 def _bar(total, description, unit, file, iterable=None):
     return tqdm(iterable, total=total, desc=description, unit=unit, file=file or sys.stdout,
-                bar_format=_BAR_FORMAT, mininterval=0.5, dynamic_ncols=False, ncols=100)
+                bar_format=_BAR_FORMAT, mininterval=1.0, dynamic_ncols=False, ncols=100)
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from source_lib import colab
@@ -210,27 +211,206 @@ def test_cli_check_reports_stale_notebooks():
 
 # --- executing the notebooks (slow) -------------------------------------------------------
 
-MIN_FIGURES = {"01_activation_functions.ipynb": 10, "02_loss_functions.ipynb": 8, "03_vanishing_gradient.ipynb": 9}
+MIN_FIGURES = {"01_activation_functions.ipynb": 10, "02_loss_functions.ipynb": 8, "03_vanishing_gradient.ipynb": 12}
+_EXECUTED: dict = {}
+
+
+def _executed(path):
+    """The notebook executed top to bottom in a fresh kernel, once per test session.
+
+    The kernel runs as a student's does: ipykernel forwards what native code writes to fd 2
+    (TensorFlow's C++ log) into the notebook only outside pytest, so PYTEST_CURRENT_TEST is
+    left out of the kernel's environment.
+    """
+    if path.name not in _EXECUTED:
+        from nbclient import NotebookClient
+
+        nb = _read(path)
+        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(LECTURES)}})
+        saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+        try:
+            client.execute()  # raises CellExecutionError on the first failing cell
+        finally:
+            if saved is not None:
+                os.environ["PYTEST_CURRENT_TEST"] = saved
+        _EXECUTED[path.name] = nb
+    return _EXECUTED[path.name]
+
+
+def _stdout(nb):
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+def _number(pattern, text):
+    match = re.search(pattern, text)
+    assert match, f"no line matching {pattern!r} in the notebook's output"
+    return [float(g) for g in match.groups()]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_top_to_bottom(path):
-    from nbclient import NotebookClient
-
-    nb = _read(path)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(LECTURES)}})
-    client.execute()  # raises CellExecutionError on the first failing cell
-
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    errors = [o for o in outputs if o.output_type == "error"]
-    assert errors == []
-    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+def test_notebook_runs_top_to_bottom_with_no_red_text(path):
+    nb = _executed(path)
+    outputs = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs]
+    assert [o for _, o in outputs if o.output_type == "error"] == []
+    # no stderr at all: TensorFlow's start-up lines, Python warnings and anything else red
+    red = {i: o.text for i, o in outputs if o.output_type == "stream" and o.name == "stderr"}
+    assert red == {}, f"stderr output in cells {sorted(red)}: {red}"
+    figures = [o for _, o in outputs if "image/png" in o.get("data", {})]
     assert len(figures) >= MIN_FIGURES[path.name]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    text = _stdout(nb)
     assert "Device report" in text and re.search(r"accelerator\s*: (CPU|GPU)", text)
     assert "MNIST:" in text
     assert not re.search(r"\bnan\b", text.lower()), "a NaN was printed"
+    # the intro announces the run time
+    assert re.search(r"\*\*Run time\*\*: about \d+ minutes? on a 2-core CPU \(\d+ s measured", nb.cells[2].source)
+
+
+@pytest.mark.slow
+def test_notebook_01_prose_follows_its_numbers():
+    text = _stdout(_executed(LECTURES / "01_activation_functions.ipynb"))
+    # section 2 states the value of ReLU'(0) of each convention (autodiff of both functions)
+    assert re.search(r"A\.relu'\(0\) = 1 ", text) and re.search(r"keras\.activations\.relu'\(0\) = 0 ", text)
+    # "most units dead" after lr = 1.5, few after lr = 0.05
+    h1, h2 = _number(r"SGD lr=1\.5 .*dead units: h1 (\d+)%, h2 (\d+)%", text)
+    assert h1 > 50 and h2 > 50
+    assert max(_number(r"SGD lr=0\.05 .*dead units: h1 (\d+)%, h2 (\d+)%", text)) < 20
+    (w_max,) = _number(r"lr = 1\.5 left weights up to \|w\| = ([\d.]+) \(they started below 0\.3\)", text)
+    assert w_max > 2.0  # "about ten times larger than they started"
+    # the broken weights: ReLU's network starts near the constant guess ln 10, leaky ReLU's far above it,
+    # and leaky ReLU then learns while ReLU does not
+    (relu_start, relu_acc) = _number(r"ReLU {2,}.*loss before training +([\d.]+) .*test accuracy ([\d.]+)", text)
+    (leaky_start, leaky_acc) = _number(r"leaky ReLU \(α = 0\.2\) .*loss before training +([\d.]+) .*test accuracy ([\d.]+)",
+                                       text)
+    assert abs(relu_start - np.log(10)) < 0.5 and leaky_start > 2 * np.log(10)
+    assert leaky_acc > relu_acc + 0.2
+    # the comparison's summary line agrees with the per-activation lines above it
+    accs = {m[0]: 100 * float(m[1]) for m in re.findall(r"^(\w+) +test accuracy ([\d.]+) +training loss", text, re.M)}
+    lo, hi = _number(r"non-sigmoid activations: ([\d.]+)% to ([\d.]+)%", text)
+    others = [v for k, v in accs.items() if k != "sigmoid"]
+    assert len(accs) == 10 and abs(lo - min(others)) < 0.06 and abs(hi - max(others)) < 0.06
+
+
+@pytest.mark.slow
+def test_notebook_02_prose_follows_its_numbers():
+    text = _stdout(_executed(LECTURES / "02_loss_functions.ipynb"))
+    # Nielsen, NNDL ch. 3 (MSE from w = b = 2): a = 0.964 at epoch 100, 0.789 at 200, near 0.20 at 300, a plateau of
+    # "about 150 epochs"; from w = 0.6, b = 0.9 it ends near 0.09
+    a = dict(zip((0, 50, 100, 150, 200, 300), _number(r"quadratic, w=2, b=2 +" + r" +".join([r"([\d.]+)"] * 6), text)))
+    assert abs(a[100] - 0.964) < 0.01 and abs(a[200] - 0.789) < 0.02 and abs(a[300] - 0.20) < 0.02
+    assert abs(_number(r"quadratic, w=0\.6, b=0\.9 +(?:[\d.]+ +){5}([\d.]+)", text)[0] - 0.09) < 0.01
+    (plateau,) = _number(r"falls 0\.05 below its start at epoch (\d+)", text)
+    assert 130 <= plateau <= 170, plateau  # the prose says "about 150"
+    # MSE is pulled towards the outliers, MAE much less; MSE + sigmoid learns slowest
+    (mse,) = _number(r"half_mse +RMS distance to the clean curve sin 3x: ([\d.]+)", text)
+    (mae,) = _number(r"mae +RMS distance to the clean curve sin 3x: ([\d.]+)", text)
+    assert mse > 1.5 * mae
+    assert "lowest after epoch 1: sigmoid + MSE" in text
+
+
+@pytest.mark.slow
+def test_notebook_03_prose_follows_its_numbers():
+    text = _stdout(_executed(LECTURES / "03_vanishing_gradient.ipynb"))
+    # section 5: the mean of five seeds lies within 2x of each of Nielsen's published speeds (NNDL ch. 5)
+    apart = [float(x) for x in re.findall(r"Nielsen \([\d., ]+\) +\(at most ([\d.]+)x apart\)", text)]
+    assert len(apart) == 3 and max(apart) < 2.0, apart
+    # "each extra layer makes the first layer several times slower relative to the last"
+    assert all(2 < f < 10 for f in _number(r"each extra layer divides it by ([\d.]+) and ([\d.]+)", text))
+    # training narrows the gap with 2 and 3 hidden layers (about 2x and 10x slower at the end), not with 4 (> 100x)
+    ratios = {int(d): (float(s), float(e)) for d, s, e in
+              re.findall(r"(\d) hidden layers: speed of layer 1 / speed of layer \d: at the start ([\d.]+), "
+                         r"after 500 epochs ([\d.]+)", text)}
+    assert sorted(ratios) == [2, 3, 4]
+    for depth, slower in ((2, 2), (3, 10)):
+        start, end = ratios[depth]
+        assert end > 2 * start and 0.5 < slower * end < 2, (depth, start, end)
+    assert ratios[4][1] < 0.01
+    assert re.search(r"layer 1 is faster than layer 2 at \d+ of \d+ records", text)  # "overtakes the second"
+    # section 6: sigmoid about a million times slower at 10 layers, tanh/ReLU/Swish only tens of times
+    sweep = dict(re.findall(r"^(\w+) +10 hidden layers: ratio ([\d.e+-]+)", text, re.M))
+    assert 1e-7 < float(sweep["sigmoid"]) < 1e-5
+    assert all(1 / 100 < float(sweep[k]) < 1 / 10 for k in ("tanh", "relu", "swish")), sweep
+
+
+# --- the support the notebooks use: quiet start-up, progress, slide diagrams ---------------
+
+
+def test_start_up_filter_drops_tensorflows_lines_and_passes_others_on(capfd):
+    import source_lib
+
+    chatter = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796159367.631001    9043 port.cc:153] oneDNN custom operations are on.",
+        "I0000 00:00:1796159367.632189    9043 cudart_stub.cc:31] Could not find cuda drivers on your machine.",
+        "E0000 00:00:1796159372.472288    9043 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+        "2025-09-17 14:44:05.176998: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to "
+        "register cuFFT factory: Attempting to register factory for plugin cuFFT when one has already been registered",
+    ]
+    real = [
+        "E0000 00:00:1796159372.472288    9043 gpu_device.cc:99] out of memory",  # an E line that is not start-up
+        "Traceback (most recent call last): something a student must see",
+    ]
+    capfd.readouterr()
+    with source_lib._startup_lines_dropped():
+        os.write(2, ("\n".join(chatter[:2] + real[:1] + chatter[2:] + real[1:]) + "\n").encode())
+    err = capfd.readouterr().err
+    assert err.splitlines() == real
+
+
+@pytest.mark.slow
+def test_importing_source_lib_then_keras_prints_nothing_on_stderr():
+    code = "import source_lib, keras, tensorflow as tf; tf.constant(1.0) + 1; print('ok')"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as in a fresh notebook kernel
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout == "ok\n"
+    assert proc.stderr == ""
+
+
+def test_epoch_progress_is_one_line_over_all_fits_on_stdout():
+    import io
+
+    import keras
+    import numpy as np
+
+    from source_lib import progress
+
+    out = io.StringIO()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with progress.EpochProgress(total=2 * 3, description="two fits", file=out) as bar:
+        for _ in range(2):
+            model.fit(np.zeros((8, 3)), np.ones((8, 1)), epochs=3, verbose=0, callbacks=[bar])
+    last = out.getvalue().split("\r")[-1]
+    assert last.startswith("two fits: 100%") and "6/6 epochs" in last and "loss " in last
+    assert out.getvalue().count("\n") == 1  # one line, redrawn in place
+    with pytest.raises(ValueError, match="total"):
+        progress.EpochProgress(total=0)
+    assert list(progress.steps(range(3), "loop", file=io.StringIO())) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["neuron_chain", "resnet_block", "lstm_cell", "googlenet_fragment"])
+def test_slide_diagrams_keep_every_label_inside_the_figure(name):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from source_lib import diagrams
+
+    fig = getattr(diagrams, name)()
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        box = fig.bbox
+        ax = fig.axes[0]  # its axis is off: the labels are its texts and its title
+        texts = [t for t in [*ax.texts, ax.title] if t.get_text().strip()]
+        assert len(texts) >= 5 and fig.axes[0].get_title()
+        for t in texts:
+            b = t.get_window_extent(renderer)
+            assert box.x0 - 1 <= b.x0 and b.x1 <= box.x1 + 1 and box.y0 - 1 <= b.y0 and b.y1 <= box.y1 + 1, t.get_text()
+    finally:
+        plt.close(fig)
 
 
 def test_readme_carries_each_lecture_badge():
