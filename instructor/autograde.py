@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -92,66 +91,46 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
     Returns ``{(assignment, student): note}`` where ``note`` is the dict also saved in
     ``autograded/.course/<assignment>/<student>.json``: ``graded`` (nbgrader produced a graded
     notebook that stands), ``problems`` (list of plain-English lines), ``flags`` (code for manual
-    review, instructor/integrity.py), ``tampering`` (what the submission changed outside its own
-    results, instructor/guard.py) and ``seconds``.
-
-    Around each submission, :class:`guard.CourseGuard` snapshots the gradebook and checks the
-    protected files (``protected``: default :func:`guard.default_protected`). A submission that
-    changed anything else is undone (files and gradebook restored) and scores 0 for that
-    assignment: its autograded copy is removed, and the note says what it did.
+    review, instructor/integrity.py), ``tampering`` (always empty: the sandbox,
+    instructor/sandbox.py, keeps the course directory out of the kernel's reach; ``protected``
+    is unused and kept for old callers) and ``seconds``.
     """
-    from . import guard as guard_mod
     from . import integrity
 
     course = Path(course).resolve()
     api = course_api(course, timeout=timeout)
     notes = {}
-    guard = guard_mod.CourseGuard(course, protected)
-    try:
-        for name in assignments_in(course, names):
-            who = students or submitted_students(course, name)
-            for i, student in enumerate(who, 1):
-                notes[(name, student)] = note = _autograde_one(course, api, guard, integrity, name, student)
-                if note["tampering"]:
-                    flag = "TAMPERING, scored 0"
-                elif note["graded"]:
-                    flag = "ok" if not note["problems"] else "graded, with problems"
-                else:
-                    flag = "NOT GRADED"
-                if note["flags"]:
-                    flag += f", FLAGGED for manual review ({len(note['flags'])})"
-                log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
-                lines = note["tampering"] + [f"flag: {integrity.describe(f)}" for f in note["flags"]] + note["problems"]
-                for p in lines[:6]:
-                    log(f"    - {p}")
-                if len(lines) > 6:
-                    log(f"    - ... and {len(lines) - 6} more (autograded/.course/{name}/{student}.json)")
-    finally:
-        guard.close()
+    for name in assignments_in(course, names):
+        who = students or submitted_students(course, name)
+        for i, student in enumerate(who, 1):
+            notes[(name, student)] = note = _autograde_one(course, api, integrity, name, student)
+            if note["graded"]:
+                flag = "ok" if not note["problems"] else "graded, with problems"
+            else:
+                flag = "NOT GRADED"
+            if note["flags"]:
+                flag += f", FLAGGED for manual review ({len(note['flags'])})"
+            log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
+            lines = [f"flag: {integrity.describe(f)}" for f in note["flags"]] + note["problems"]
+            for p in lines[:6]:
+                log(f"    - {p}")
+            if len(lines) > 6:
+                log(f"    - ... and {len(lines) - 6} more (autograded/.course/{name}/{student}.json)")
     return notes
 
 
-def _autograde_one(course: Path, api, guard, integrity, name: str, student: str) -> dict:
+def _autograde_one(course: Path, api, integrity, name: str, student: str) -> dict:
     start = time.perf_counter()
     folder = course / "submitted" / student / name
     invalid = _invalid_notebooks(folder)
     flags = integrity.check_submission(folder, course / "assignments" / name)
-    guard.begin()
     with warnings.catch_warnings():
         # nbgrader's gradebook makes SQLAlchemy warn about its own session handling (harmless)
         warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
         result = api.autograde(name, student, force=True, create=True)
-    own = course / "autograded" / student / name
-    tampering = guard.verify(name, student, allowed=[own])
-    graded = bool(result.get("success")) and not tampering
+    graded = bool(result.get("success"))
     problems = list(invalid)
-    if tampering:
-        shutil.rmtree(own, ignore_errors=True)
-        guard.verify(name, student, allowed=[own])  # forget the removed copy
-        tampering = [f"tampering: {t}" for t in tampering]
-        problems.append("this submission changed files or grades outside its own results while it ran; "
-                        "everything was put back and it scores 0 until the instructor has looked at it")
-    elif graded:
+    if graded:
         problems += _cell_problems(course, name, student, result.get("log", ""))
     elif not invalid:
         tail = (result.get("error") or result.get("log") or "").strip().splitlines()[-1:]
@@ -162,11 +141,10 @@ def _autograde_one(course: Path, api, guard, integrity, name: str, student: str)
         "graded": graded,
         "problems": problems,
         "flags": flags,
-        "tampering": tampering,
+        "tampering": [],
         "seconds": round(time.perf_counter() - start, 2),
     }
     out = course / NOTES_DIR / name / f"{student}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
-    guard.accept(out)
     return note
