@@ -39,8 +39,9 @@ lectures: venv
 release: venv
 	$(PY) -m instructor release
 
+## JOBS=N: submissions graded at once (default: the CPUs); FORCE=1 grades unchanged ones again.
 autograde: venv
-	$(PY) -m instructor autograde
+	$(PY) -m instructor autograde $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 feedback: venv
 	$(PY) -m instructor feedback

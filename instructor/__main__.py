@@ -12,6 +12,8 @@
 Options: ``--course DIR`` (default: the repository root), ``--assignment NAME`` (repeatable),
 ``--timeout SECONDS`` (autograde: per-cell limit, overrides nbgrader_config.py), ``--no-sandbox``
 (autograde: grade where bubblewrap cannot run; every grade is then marked as unsandboxed).
+Autograde at scale: ``--jobs N`` (submissions at once; default: the CPUs), ``--force`` (grade
+unchanged submissions again), ``--scheduler tcp://host:8786`` (a Dask cluster's workers).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
+    parser.add_argument("--jobs", type=int, default=0, help="autograde: submissions at once (default: the CPUs)")
+    parser.add_argument("--force", action="store_true", help="autograde: grade unchanged submissions again")
+    parser.add_argument("--scheduler", help="autograde: a Dask scheduler, tcp://host:8786 (PostgreSQL gradebook)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="autograde: run the students' code WITHOUT the bubblewrap sandbox (every grade is marked)")
     args = parser.parse_args(argv)
@@ -40,7 +45,7 @@ def main(argv=None) -> int:
 
         release(course, args.assignment)
     elif args.verb == "autograde":
-        from .autograde import autograde
+        from .autograde import autograde, default_jobs
 
         if not (course / "submitted").is_dir():
             print(f"nothing to autograde: {course / 'submitted'} does not exist "
@@ -56,7 +61,11 @@ def main(argv=None) -> int:
             if refusal:
                 print(refusal, file=sys.stderr)
                 return 2
-        autograde(course, args.assignment, timeout=args.timeout)
+        try:
+            autograde(course, args.assignment, timeout=args.timeout, jobs=args.jobs or default_jobs(),
+                      force=args.force, scheduler=args.scheduler)
+        except KeyboardInterrupt:
+            return 130  # the grades stored so far stay; the next run grades the rest
     elif args.verb == "feedback":
         from .feedback import feedback
 

@@ -1,17 +1,24 @@
-"""``autograde``: every submission graded on its own, and a note of what went wrong in each."""
+"""``autograde``: every submission graded on its own task, and a note of what went wrong in each.
+
+Each (student, assignment) is one task (instructor/worker.py), run one after another, on a local
+pool of ``jobs`` worker processes, or on a Dask cluster (instructor/pool.py). Before fanning out,
+the gradebook gets every student (instructor/gradebook.py); afterwards each task touches only its
+own submission's rows and its own note. A re-run skips a submission whose files, assignment
+version and sandbox status are unchanged since it was graded (unless ``force``).
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import time
-import warnings
+import sys
+import uuid
 from pathlib import Path
 
-from .coursedir import NOTES_DIR, ROOT, assignments_in, course_api, submitted_students
+from .coursedir import ROOT, assignments_in, course_api, gradebook_url, submitted_students
 
 
-def _invalid_notebooks(folder: Path) -> list[str]:
+def invalid_notebooks(folder: Path) -> list[str]:
     """Notebooks in ``folder`` that cannot be read as notebooks at all, with the reason."""
     import nbformat
 
@@ -25,7 +32,7 @@ def _invalid_notebooks(folder: Path) -> list[str]:
     return bad
 
 
-def _cell_problems(course: Path, name: str, student: str, log_text: str) -> list[str]:
+def cell_problems(course: Path, name: str, student: str, log_text: str) -> list[str]:
     """What went wrong in a submission that nbgrader did grade, cell by cell.
 
     Compares the submission with the release (cells deleted, retyped, edited, turned into
@@ -85,66 +92,126 @@ def _cell_problems(course: Path, name: str, student: str, log_text: str) -> list
     return problems
 
 
-def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, protected=None) -> dict:
-    """Autograde every submission (or ``students``) of each assignment, one at a time.
+def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, protected=None,
+              jobs: int = 1, force: bool = False, scheduler: str | None = None, progress: bool | None = None) -> dict:
+    """Autograde every submission (or ``students``) of each assignment, each as its own task.
 
     Returns ``{(assignment, student): note}`` where ``note`` is the dict also saved in
     ``autograded/.course/<assignment>/<student>.json``: ``graded`` (nbgrader produced a graded
     notebook that stands), ``problems`` (list of plain-English lines), ``flags`` (code for manual
-    review, instructor/integrity.py), ``tampering`` (always empty: the sandbox,
-    instructor/sandbox.py, keeps the course directory out of the kernel's reach; ``protected``
-    is unused and kept for old callers) and ``seconds``.
+    review, instructor/integrity.py), ``tampering``, ``seconds``, ``cpu_seconds``, ``sandboxed``
+    and what an incremental re-run compares (instructor/worker.py).
+
+    Args:
+        jobs: tasks at once on this machine (1: in this process; more: a local Dask cluster).
+        force: grade again even a submission that is unchanged since it was last graded.
+        scheduler: ``tcp://host:8786``, a Dask cluster's scheduler (needs a PostgreSQL gradebook).
+        progress: show a progress bar (default: when stderr is a terminal).
+        protected: unused (the sandbox, instructor/sandbox.py, keeps the course directory out of
+            the kernel's reach); kept for old callers.
+
+    Ctrl-C stops the run; every grade stored so far stays, and the next run grades the rest.
     """
-    from . import integrity
+    from tqdm import tqdm
+
+    from . import gradebook, pool, worker
 
     course = Path(course).resolve()
-    api = course_api(course, timeout=timeout)
-    notes = {}
+    db_url = gradebook_url(course)
+    if scheduler and db_url.startswith("sqlite"):
+        raise ValueError("--scheduler needs a gradebook every worker can reach: set GRADEBOOK_URL=postgresql://... "
+                         "(a SQLite file on a shared disk is not safe for many machines)")
+    run_id = uuid.uuid4().hex[:12]
+    sandbox_on = worker.sandboxed(course_api(course, timeout=timeout, db_url=db_url))
+    tasks, notes, kept = [], {}, []
     for name in assignments_in(course, names):
-        who = students or submitted_students(course, name)
-        for i, student in enumerate(who, 1):
-            notes[(name, student)] = note = _autograde_one(course, api, integrity, name, student)
-            if note["graded"]:
-                flag = "ok" if not note["problems"] else "graded, with problems"
+        version = worker.tree_sha256(course / "solutions" / name, course / "nbgrader_config.py")
+        for student in students or submitted_students(course, name):
+            task = worker.Task(str(course), name, student, db_url, timeout, run_id,
+                               worker.tree_sha256(course / "submitted" / student / name), version)
+            old = None if force else worker.read_note(course, name, student)
+            if old and _unchanged(course, old, task, sandbox_on):
+                notes[(name, student)] = old
+                kept.append(task)
             else:
-                flag = "NOT GRADED"
-            if note["flags"]:
-                flag += f", FLAGGED for manual review ({len(note['flags'])})"
-            log(f"autograde {name} [{i}/{len(who)}] {student}: {flag} ({note['seconds']:.1f} s)")
-            lines = [f"flag: {integrity.describe(f)}" for f in note["flags"]] + note["problems"]
-            for p in lines[:6]:
-                log(f"    - {p}")
-            if len(lines) > 6:
-                log(f"    - ... and {len(lines) - 6} more (autograded/.course/{name}/{student}.json)")
-    return notes
+                tasks.append(task)
+    gradebook.prepare(course, {t.student for t in tasks}, db_url)
+    if kept:
+        log(f"autograde: {len(kept)} submission(s) unchanged since they were graded, kept (--force grades them again)")
+    totals = {n: sum(t.assignment == n for t in tasks) for n in dict.fromkeys(t.assignment for t in tasks)}
+    done = dict.fromkeys(totals, 0)
+    failures = 0
+    bar = tqdm(total=len(tasks), desc="autograde", unit="submission", file=sys.stderr, dynamic_ncols=True,
+               disable=None if progress is None else not progress)  # None: only on a terminal
+
+    def say(line: str) -> None:  # a log line above the bar, never through it
+        with tqdm.external_write_mode(file=sys.stderr):
+            log(line)
+
+    try:
+        for task, note, error in pool.run(tasks, worker.grade, jobs=jobs, scheduler=scheduler) if tasks else ():
+            if error is not None:
+                note = _failed_note(task, error)
+                worker.write_note(course, note)
+            notes[(task.assignment, task.student)] = note
+            done[task.assignment] += 1
+            failures += not note["graded"]
+            _log_note(say, note, done[task.assignment], totals[task.assignment])
+            bar.set_postfix(failed=failures, refresh=False)
+            bar.update()
+    except KeyboardInterrupt:
+        graded = sum(done.values())
+        log(f"autograde: interrupted; {graded} graded in this run and stored, {len(tasks) - graded} left "
+            "(run autograde again to grade them)")
+        raise
+    finally:
+        bar.close()
+    return dict(sorted(notes.items()))
 
 
-def _autograde_one(course: Path, api, integrity, name: str, student: str) -> dict:
-    start = time.perf_counter()
-    folder = course / "submitted" / student / name
-    invalid = _invalid_notebooks(folder)
-    flags = integrity.check_submission(folder, course / "assignments" / name)
-    with warnings.catch_warnings():
-        # nbgrader's gradebook makes SQLAlchemy warn about its own session handling (harmless)
-        warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
-        result = api.autograde(name, student, force=True, create=True)
-    graded = bool(result.get("success"))
-    problems = list(invalid)
-    if graded:
-        problems += _cell_problems(course, name, student, result.get("log", ""))
-    elif not invalid:
-        tail = (result.get("error") or result.get("log") or "").strip().splitlines()[-1:]
-        problems.append("nbgrader could not grade this submission: " + (tail[0] if tail else "unknown error"))
-    note = {
-        "assignment": name,
-        "student": student,
-        "graded": graded,
-        "problems": problems,
-        "flags": flags,
-        "tampering": [],
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    out = course / NOTES_DIR / name / f"{student}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(note, indent=1, ensure_ascii=False), encoding="utf-8")
-    return note
+def default_jobs() -> int:
+    """The CPUs this process may use (the default of ``--jobs``)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _unchanged(course: Path, note: dict, task, sandbox_on: bool) -> bool:
+    """Whether ``note`` still stands for ``task``: same files, same assignment, same sandbox status."""
+    if note.get("submission_sha256") != task.submission_sha256 or note.get("assignment_version") != task.assignment_version:
+        return False
+    if note.get("sandboxed") != sandbox_on:
+        return False
+    graded_copy = course / "autograded" / task.student / task.assignment
+    return not note.get("graded") or graded_copy.is_dir()
+
+
+def _failed_note(task, error: BaseException) -> dict:
+    """The note of a task the grader itself could not finish (its worker kept dying, or a bug)."""
+    reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    return {"assignment": task.assignment, "student": task.student, "graded": False,
+            "problems": [f"the grader could not finish this submission ({reason}); ask the instructor to re-run it"],
+            "flags": [], "tampering": [], "seconds": 0.0, "cpu_seconds": 0.0, "sandboxed": None,
+            "submission_sha256": task.submission_sha256, "assignment_version": task.assignment_version,
+            "run_id": None}
+
+
+def _log_note(log, note: dict, i: int, total: int) -> None:
+    """One line per student (and up to six lines of what went wrong)."""
+    from . import integrity
+
+    if note["tampering"]:
+        flag = "TAMPERING, scored 0"
+    elif note["graded"]:
+        flag = "ok" if not note["problems"] else "graded, with problems"
+    else:
+        flag = "NOT GRADED"
+    if note["flags"]:
+        flag += f", FLAGGED for manual review ({len(note['flags'])})"
+    if note.get("sandboxed") is False:
+        flag += ", graded unsandboxed"
+    name, student = note["assignment"], note["student"]
+    log(f"autograde {name} [{i}/{total}] {student}: {flag} ({note['seconds']:.1f} s)")
+    lines = note["tampering"] + [f"flag: {integrity.describe(f)}" for f in note["flags"]] + note["problems"]
+    for p in lines[:6]:
+        log(f"    - {p}")
+    if len(lines) > 6:
+        log(f"    - ... and {len(lines) - 6} more (autograded/.course/{name}/{student}.json)")

@@ -8,8 +8,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from pathlib import Path
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # nbgrader runs the `alembic` executable when it creates a gradebook: make the one installed
@@ -24,21 +22,31 @@ NOTES_DIR = Path("autograded") / ".course"  # hidden from nbgrader's autograded/
 
 def gradebook_url(course: Path | str = ROOT) -> str:
     """The gradebook's database URL: ``GRADEBOOK_URL`` if set (e.g. ``postgresql://...``), else the
-    course's SQLite ``gradebook.db``."""
-    return os.environ.get("GRADEBOOK_URL") or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    course's SQLite ``gradebook.db``. ``postgresql://`` and ``postgres://`` mean psycopg 3
+    (``postgresql+psycopg://``), whatever SQLAlchemy's default driver is."""
+    url = os.environ.get("GRADEBOOK_URL") or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
 
 
-def course_api(course: Path | str = ROOT, timeout: float | None = None):
-    """An ``NbGraderAPI`` for the course directory ``course``, configured by its nbgrader_config.py."""
+def course_api(course: Path | str = ROOT, timeout: float | None = None, db_url: str | None = None):
+    """An ``NbGraderAPI`` for the course directory ``course``, configured by its nbgrader_config.py,
+    on the gradebook ``db_url`` (default: :func:`gradebook_url`)."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config, PyFileConfigLoader
+
+    from .gradebook import serialize_sqlite_writers
+
+    serialize_sqlite_writers()
 
     course = Path(course).resolve()
     config = Config()
     config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
     config.CourseDirectory.root = str(course)
-    config.CourseDirectory.db_url = gradebook_url(course)
+    config.CourseDirectory.db_url = db_url or gradebook_url(course)
     if timeout is not None:
         config.Execute.timeout = int(timeout)
     coursedir = CourseDirectory(config=config)

@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 from . import course, submissions
+from .autograde import default_jobs
 
 ROOT = course.ROOT
 
 
-def run(names=None, workdir: Path = ROOT / "build", log=print) -> dict:
+def run(names=None, workdir: Path = ROOT / "build", log=print, jobs: int | None = None) -> dict:
     start = time.perf_counter()
     demo_course = course.scratch_course(Path(workdir) / "demo_course", names)
     names = course.assignments_in(demo_course, names)
@@ -35,8 +36,9 @@ def run(names=None, workdir: Path = ROOT / "build", log=print) -> dict:
     log("[2/5] demo class of four (perfect, partial, blank, broken) in submitted/")
     for name in names:
         submissions.demo_class(demo_course, name)
-    log("[3/5] autograde (nbgrader autograde, one submission at a time)")
-    course.autograde(demo_course, names, log=lambda m: log("      " + m))
+    jobs = jobs or default_jobs()
+    log(f"[3/5] autograde (nbgrader autograde, each submission its own task, {jobs} at a time)")
+    course.autograde(demo_course, names, log=lambda m: log("      " + m), jobs=jobs)
     log("[4/5] feedback (nbgrader generate_feedback, plus the notes on what went wrong)")
     pages = course.feedback(demo_course, names, log=lambda m: log("      " + m))
     log(f"      {len(pages)} feedback pages in {demo_course / 'feedback'}")
@@ -53,8 +55,9 @@ def run(names=None, workdir: Path = ROOT / "build", log=print) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="the demo grading cycle")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    parser.add_argument("--jobs", type=int, help="submissions graded at once (default: the CPUs)")
     args = parser.parse_args(argv)
-    run(args.assignment)
+    run(args.assignment, jobs=args.jobs)
     return 0
 
 

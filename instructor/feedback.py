@@ -27,6 +27,12 @@ and may change it.</p>
 <ul>{items}</ul>
 </div>"""
 
+_UNSANDBOXED_HTML = """<div id="course-unsandboxed" style="border:2px solid #7f8c8d;padding:0.5em 1.2em;\
+margin:1em auto;max-width:60em;font-family:sans-serif;background:#f4f6f6">
+<p style="margin:0"><b>Graded unsandboxed</b>: the grader ran this notebook without its sandbox
+(<code>--no-sandbox</code>); your instructor knows.</p>
+</div>"""
+
 _NOT_GRADED_HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Feedback: {assignment} ({student})</title></head>
 <body style="font-family:sans-serif;max-width:60em;margin:2em auto">
@@ -70,13 +76,13 @@ def feedback(course=ROOT, names=None, log=print) -> list[Path]:
         if any(n["graded"] for n in notes.values()):
             log(f"feedback {name}: nbgrader generate_feedback")
             check_result(api.generate_feedback(name, force=True), f"generate_feedback {name}")
-        max_score = max_score(course, name)
+        top = max_score(course, name)
         for student, note in notes.items():
             folder = course / "feedback" / student / name
             flags = [integrity.describe(f) for f in note.get("flags", [])]
             if note["graded"]:
                 for page in sorted(folder.glob("*.html")):
-                    blocks = ""
+                    blocks = _UNSANDBOXED_HTML if note.get("sandboxed") is False else ""
                     if flags:
                         blocks += _FLAGS_HTML.format(student=html.escape(student), assignment=name, items=_items(flags))
                     if note["problems"]:
@@ -97,10 +103,12 @@ def feedback(course=ROOT, names=None, log=print) -> list[Path]:
                     reason, advice = ((_TAMPER_REASON, _TAMPER_ADVICE) if note.get("tampering") else
                                       (_INVALID_REASON, _INVALID_ADVICE) if invalid else (_FAILED_REASON, _FAILED_ADVICE))
                     items = note.get("tampering", []) + note["problems"] + [f"flagged: {f}" for f in flags]
+                    if note.get("sandboxed") is False:
+                        items.append("graded unsandboxed (--no-sandbox)")
                     page.write_text(
                         _NOT_GRADED_HTML.format(
                             assignment=name, student=html.escape(student), notebook=html.escape(nb.name),
-                            max_score=max_score, items=_items(items), reason=reason, advice=advice,
+                            max_score=top, items=_items(items), reason=reason, advice=advice,
                         ),
                         encoding="utf-8",
                     )

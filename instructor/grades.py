@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .coursedir import ROOT, gradebook_url, assignments_in, load_notes, submitted_students
+from .coursedir import ROOT, assignments_in, load_notes, submitted_students
+from .gradebook import open_gradebook
 
 
 def max_score(course: Path, name: str) -> float:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(gradebook_url(course)) as gb:
+    with open_gradebook(course) as gb:
         return float(gb.find_assignment(name).max_score)
 
 
@@ -22,15 +21,16 @@ def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
     ``auto_score`` (what the autograder gave the code cells: ``Grade.auto_score``, never a
     grader's override), ``manual_score`` (points given by hand: the free-response answers, and
     ``manual_adjustment``, the net change a grader made to automatic points by overriding them),
-    ``flagged`` (instructor/integrity.py: code for manual review) and ``tampering``.
+    ``flagged`` (instructor/integrity.py: code for manual review), ``tampering`` and, last,
+    ``sandboxed`` (``no`` for a submission graded with ``--no-sandbox``, also said in ``note``).
     A student who submitted but could not be graded at all (invalid notebook, tampering) gets a
     row with score 0 and the reason in ``note``.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     course = Path(course)
     totals, questions = [], []
-    with Gradebook(gradebook_url(course)) as gb:
+    with open_gradebook(course) as gb:
         for name in assignments_in(course, names):
             try:
                 assignment = gb.find_assignment(name)
@@ -46,7 +46,10 @@ def collect_grades(course=ROOT, names=None) -> tuple[list[dict], list[dict]]:
                            flagged=f"FLAGGED ({len(flags)})" if flags else "",
                            flags="; ".join(f"{f.get('cell')} line {f.get('line')}: {f.get('reason')}" for f in flags),
                            tampering="; ".join(note.get("tampering", [])),
-                           problems=len(note.get("problems", [])), note="; ".join(note.get("problems", [])))
+                           problems=len(note.get("problems", [])), note="; ".join(note.get("problems", [])),
+                           sandboxed={True: "yes", False: "no"}.get(note.get("sandboxed"), ""))
+                if note.get("sandboxed") is False:
+                    row["note"] = "; ".join(["graded unsandboxed"] + note.get("problems", []))
                 try:
                     sub = gb.find_submission(name, student)
                 except MissingEntry:
@@ -109,6 +112,8 @@ def format_grade_table(totals: list[dict]) -> str:
                 notes.append(f"{short[n]}: {r['problems']} problem(s)")
             if r["manual_adjustment"]:
                 notes.append(f"{short[n]}: {r['manual_adjustment']:+g} by hand")
+            if r.get("sandboxed") == "no":
+                notes.append(f"{short[n]}: graded unsandboxed")
         lines.append(f"{s:<{width}}" + "".join(parts) + "   " + ", ".join(notes))
     lines.append("(automatic points as the autograder gave them; F = FLAGGED for manual review, T = tampering; "
                  "the review question and any overrides are graded by hand in formgrader: grades.csv has them)")

@@ -4,7 +4,7 @@ One temporary course directory and ONE autograde run of the smallest assignment
 (ps1_activation_derivatives) for a whole class: a perfect and a partial submission, the
 untouched release, one student for each way a submission breaks, and the red team's sneaky
 ones (an input transformer, monkeypatched checks, TensorFlow autodiff, a reader of the course
-directory, a vandal of the gradebook and of another student's file, a loop that ignores the
+directory, a would-be vandal of the gradebook and of another student's file, a loop that ignores the
 interrupt). Expected scores come from the rubric (the points in the master's metadata) and
 which questions each student broke, never from the grader's own output.
 """
@@ -47,7 +47,8 @@ LOST = {
     "no_visible_checks": [],  # deleted the read-only helper cell: the grader puts it back
     "clipped": ["test_sigmoid"],  # right on the visible range, wrong where only hidden tests look
     "reader": "all",  # finds no course directory from the kernel's working directory
-    "g_vandal": "all",  # tampering: scored 0
+    # the sandbox hides the course directory: its first line fails, so sigmoid is never defined
+    "g_vandal": ["test_sigmoid", "test_derivative_table"],
 }
 # the red team's students: the grader must flag these for manual review (and nobody else)
 FLAGGED = {"transformer", "monkey", "autodiff", "reader", "g_vandal", "nosigint",
@@ -65,14 +66,13 @@ NAMED = {
     "invalid_json": "not a valid Jupyter",
     "nosigint": "hung the kernel",
     "no_visible_checks": "read-only cell &#x27;visible_checks&#x27; was missing",
-    "g_vandal": "tampering",
 }
 
 TRANSFORMER = ("get_ipython().input_transformers_cleanup.append("
                "lambda lines: ['pass\\n'] if any('_test_' in l for l in lines) else lines)")
 MONKEY = """import numpy as np, numpy.testing
 np.testing.assert_allclose = lambda *a, **k: None
-def self_check(): print("11/11 questions pass their visible tests (24/24 automatic points).")
+def _self_check(): print("11/11 questions pass their visible tests (24/24 automatic points).")
 sigmoid = sigmoid_prime = lambda x: np.zeros_like(np.asarray(x, dtype=float))"""
 AUTODIFF = """from source_lib import activations as _A
 sigmoid = lambda x: _A.gradient_profile(_A.sigmoid, np.asarray(x, dtype=float))[0]
@@ -143,8 +143,7 @@ def graded(tmp_path_factory):
     S.write(reader, c, "reader", A)
     S.write(S.prepend(full, "sigmoid", VANDAL.format(root=str(c.resolve()), a=A)), c, "g_vandal", A)
     before = _hashes(c / "submitted")
-    protected = [c / p for p in ("submitted", "solutions", "assignments", "autograded", "nbgrader_config.py")]
-    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None, protected=protected)
+    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None)
     after_autograde = _hashes(c / "submitted")
     pages = course.feedback(c, [A], log=lambda m: None)
     paths = course.grades(c, [A], out_dir=c / "grades", log=lambda m: None)
@@ -163,9 +162,8 @@ def _rubric() -> dict[str, float]:
 def test_autograde_finishes_for_the_whole_class(graded):
     assert {s for (_, s) in graded["notes"]} == STUDENTS
     assert {r["student"] for r in graded["totals"]} == STUDENTS
-    # nbgrader graded every notebook it could open; only the invalid JSON could not be, and the
-    # vandal's results were thrown away
-    assert sorted(s for (_, s), n in graded["notes"].items() if not n["graded"]) == ["g_vandal", "invalid_json"]
+    # nbgrader graded every notebook it could open; only the invalid JSON could not be
+    assert sorted(s for (_, s), n in graded["notes"].items() if not n["graded"]) == ["invalid_json"]
 
 
 def test_each_student_gets_exactly_what_they_earned(graded):
@@ -186,9 +184,12 @@ def test_untouched_release_scores_zero_including_the_review_question(graded):
 
 
 def test_answered_review_question_waits_for_manual_grading(graded):
+    master = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
+    hand_graded = {c.metadata.nbgrader["grade_id"] for c in master.cells
+                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
     manual = [q for q in graded["questions"] if q["graded_by"] == "manual" and q["student"] == "perfect"]
-    assert len(manual) == 1 and manual[0]["question"] == "review_question"
-    assert manual[0]["needs_manual_grade"] and manual[0]["max_score"] > 0
+    assert "review_question" in hand_graded and {q["question"] for q in manual} == hand_graded
+    assert all(q["needs_manual_grade"] and q["max_score"] > 0 for q in manual)
 
 
 def test_no_submitted_file_is_modified_or_lost(graded):
@@ -246,19 +247,19 @@ def test_grades_csv_and_plot(graded):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_vandal_is_undone_named_and_scores_zero(graded):
+def test_vandal_cannot_reach_the_course(graded):
+    """The vandal knows the course directory's absolute path, but the grading kernel's sandbox
+    (instructor/sandbox.py, tested in tests/test_sandbox.py) does not show it: nothing it tried
+    happened, and it loses only what its failing cell costs."""
     c, note = graded["course"], graded["notes"][(A, "g_vandal")]
-    text = " ".join(note["tampering"])
-    # what it did, each named: another student's grades, its own manual score, another student's file
-    assert "'deleted_test'" in text and "manual_score" in text
-    assert f"submitted/retyped/{A}/{A}.ipynb" in text and "zz_planted.txt" in text
+    assert note["graded"] and note["tampering"] == []
     assert not (c / "submitted" / "zz_planted.txt").exists()
-    row = next(r for r in graded["totals"] if r["student"] == "g_vandal")
-    assert row["score"] == row["auto_score"] == 0 and row["tampering"]
-    page = (c / "feedback" / "g_vandal" / A / f"{A}.html").read_text(encoding="utf-8")
-    assert "tampering" in page and "Score: 0" in page
-    # the victims got what the rubric says (test_each_student_gets_exactly_what_they_earned), and the
-    # gradebook holds no hand-given score at all: the vandal's manual_score writes are gone
+    nb = nbformat.read(c / "autograded" / "g_vandal" / A / f"{A}.ipynb", as_version=4)
+    cell = next(x for x in nb.cells if x.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid")
+    assert [o for o in cell.outputs if o.get("output_type") == "error"], "the vandal's cell ran without an error"
+    # the victims got what the rubric says (test_each_student_gets_exactly_what_they_earned, and
+    # the retyped student's file is untouched: test_no_submitted_file_is_modified_or_lost), and the
+    # gradebook holds no hand-given score at all: the vandal's manual_score writes never happened
     for q in graded["questions"]:
         assert q["score"] == q["auto_score"] or q["graded_by"] == "manual", q
 
@@ -271,7 +272,7 @@ def test_the_sneaky_ones_are_flagged_and_nobody_else(graded):
     assert not any(rows[s]["flagged"] for s in NOT_FLAGGED)
     reasons = {s: " ".join(f["reason"] for f in graded["notes"][(A, s)]["flags"]) for s in FLAGGED}
     assert "input_transformers_cleanup" in reasons["transformer"] and "get_ipython" in reasons["transformer"]
-    assert "attribute of the imported module 'np'" in reasons["monkey"] and "'self_check'" in reasons["monkey"]
+    assert "attribute of the imported module 'np'" in reasons["monkey"] and "'_self_check'" in reasons["monkey"]
     assert "imports source_lib" in reasons["autodiff"]
     assert "exec" in reasons["reader"] and "open" in reasons["reader"]
     assert "nbgrader.api" in reasons["g_vandal"]
@@ -305,6 +306,9 @@ def test_feedback_shows_no_hidden_test(graded):
                 inside = False
             elif inside and len(line.strip()) > 12:
                 hidden.add(line.strip())
+    # a line the release shows anyway (an import, a visible test's twin) is no secret
+    release = nbformat.read(ROOT / "assignments" / A / f"{A}.ipynb", as_version=4)
+    hidden -= {line.strip() for cell in release.cells for line in cell.source.splitlines()}
     assert len(hidden) > 20
     for page in graded["pages"]:
         text = H.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
@@ -364,16 +368,17 @@ def test_integrity_flags_by_hand_written_cases():
 
 @pytest.mark.parametrize("assignment", course.ASSIGNMENTS)
 def test_no_master_is_flagged_and_autodiff_in_its_place_is(assignment):
-    """The static flags have no false alarm on any master, and catch the pre-imported
-    frameworks used in place of the student's own code (the red team's bypass)."""
+    """The static flags have no false alarm on any master, and catch a framework used in place
+    of the student's own code (the red team's bypass): one the release pre-imports, or, where it
+    imports none (the NumPy assignments), one the student imports."""
     from instructor import integrity
 
     release = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
     full = S.filled(ROOT, assignment)
     assert integrity.check_notebook(full, release) == []
-    framework = sorted(integrity.release_context(release)["frameworks"])[0]
+    frameworks = sorted(integrity.release_context(release)["frameworks"])
     cell = next(c for c in full.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code")
-    cell.source += f"\n_shortcut = {framework}\n"
+    cell.source += f"\n_shortcut = {frameworks[0]}\n" if frameworks else "\nimport tensorflow as _shortcut\n"
     assert [f["cell"] for f in integrity.check_notebook(full, release)] == [cell.metadata.nbgrader.grade_id]
 
 
@@ -438,6 +443,7 @@ def test_notebook_time_budget_keeps_what_ran(tmp_path):
         "import os, subprocess\nprint(os.getcwd())\nprint(subprocess.Popen(['sleep', '300']).pid)",
         "import time\ntime.sleep(30)", "print('never')")])
     (tmp_path / "data.txt").write_text("x")
+    tmp_path.chmod(0o755)  # as nbgrader's autograded/<student>/<assignment>: the sandboxed kernel's uid reads it
     start = time.monotonic()
     pp = robust_execute.RobustExecute(timeout=60, notebook_timeout=8)
     nb, _ = pp.preprocess(nb, {"metadata": {"path": str(tmp_path)}})

@@ -1,0 +1,280 @@
+"""A whole class autograded: serial, JOBS=2, a Dask cluster; SQLite and PostgreSQL; the 500 x 3 projection.
+
+One class (``--copies`` of a perfect, a partial and a blank submission for each of the three
+assignments: 27 submissions by default) is graded from scratch under each configuration, in
+one run, and every configuration must give exactly the serial run's points, question by question:
+
+* ``serial``:       ``jobs=1`` in this process, SQLite;
+* ``jobs2``:        ``jobs=2``, a Dask LocalCluster, SQLite (``make autograde JOBS=2``);
+* ``jobs2-pg``:     the same on PostgreSQL (a throw-away server, tests/postgres_server.py);
+* ``dask-pg``:      ``--scheduler``: a Dask scheduler and two worker processes on 127.0.0.1, PostgreSQL.
+
+Per configuration: wall-seconds and CPU-seconds (this process and everything it starts:
+workers, kernels; sampled) for the class and per submission, and the speed-up against serial.
+Per assignment: the floor F (a sandboxed kernel started the way autograde starts it, running
+only the assignment's imports), the notebook's own compute C (the master notebook in a plain
+kernel, minus its floor), and the serial per-submission CPU against 1.3 x (F + C). Dask's own
+cost: cluster start-up and milliseconds per task (no-op tasks).
+
+Targets (issue 11): 500 x 3 projected under 1 h on 2 cores; JOBS=2 at least 1.8x serial on an
+idle machine; per-submission CPU within 1.3 x (floor + compute). Absolute seconds are printed
+only beside the same run's baselines; the load average is printed with them.
+
+Run: .venv/bin/python benchmarks/autograde_class.py [--copies 3] [--config serial --config jobs2 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the throw-away PostgreSQL server of the tests
+
+CONFIGS = ("serial", "jobs2", "jobs2-pg", "dask-pg")
+KINDS = ("perfect", "partial", "blank")
+
+
+def build_class(c: Path, names, copies: int) -> list[tuple[str, str]]:
+    from instructor import submissions as S
+
+    made = []
+    for name in names:
+        versions = {"perfect": S.filled(c, name), "partial": S.filled(c, name, skip=S.PARTIAL_BLANK[name]),
+                    "blank": S.blank(c, name)}
+        for k in range(copies):
+            for kind in KINDS:
+                S.write(versions[kind], c, f"{kind}{k}", name)
+                made.append((name, f"{kind}{k}"))
+    return made
+
+
+def imports_only(release: Path):
+    """A notebook of the release's import lines only (what any graded notebook loads first)."""
+    import nbformat
+
+    nb = nbformat.read(release, as_version=4)
+    lines = [line for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+             if re.match(r"^(import |from \S+ import )", line)]
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(dict.fromkeys(lines)))])
+
+
+def floor(c: Path, name: str) -> tuple[float, float]:
+    """(wall, CPU) of a kernel started as autograde starts it (``RobustExecute`` with the
+    course's configuration: the sandbox included) that runs only the assignment's imports."""
+    from instructor import worker
+    from instructor.coursedir import course_api
+    from instructor.robust_execute import RobustExecute
+
+    api = course_api(c)
+    nb = imports_only(c / "assignments" / name / f"{name}.ipynb")
+    start = time.perf_counter()
+    with worker.TreeCPU() as cpu:
+        RobustExecute(config=api.config).preprocess(nb, {"metadata": {"path": str(c / "solutions" / name)}})
+    return time.perf_counter() - start, cpu.seconds
+
+
+def plain_notebook(c: Path, name: str) -> tuple[float, float]:
+    """(wall, CPU) of the master notebook (solutions and tests) in a plain nbclient kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from instructor import worker
+
+    nb = nbformat.read(c / "solutions" / name / f"{name}.ipynb", as_version=4)
+    start = time.perf_counter()
+    with worker.TreeCPU() as cpu:
+        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(c / "solutions" / name)}}).execute()
+    return time.perf_counter() - start, cpu.seconds
+
+
+def plain_floor(c: Path, name: str) -> tuple[float, float]:
+    import nbformat  # noqa: F401
+    from nbclient import NotebookClient
+
+    from instructor import worker
+
+    nb = imports_only(c / "assignments" / name / f"{name}.ipynb")
+    start = time.perf_counter()
+    with worker.TreeCPU() as cpu:
+        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(c / "solutions" / name)}}).execute()
+    return time.perf_counter() - start, cpu.seconds
+
+
+def dask_overhead(tasks: int = 200) -> tuple[float, float]:
+    """(seconds to start a 2-worker LocalCluster and its client, milliseconds per no-op task)."""
+    from instructor import pool
+
+    start = time.perf_counter()
+    with pool.dask_client(2) as client:
+        started = time.perf_counter() - start
+        client.gather(client.map(abs, range(-5, 5), pure=False))  # warm
+        t = time.perf_counter()
+        client.gather(client.map(abs, range(tasks), pure=False))
+        per_task = (time.perf_counter() - t) / tasks * 1000
+    return started, per_task
+
+
+class DaskProcesses:
+    """A scheduler and two workers as separate processes on 127.0.0.1 (what --scheduler talks to)."""
+
+    def __enter__(self):
+        import socket
+
+        from distributed import Client
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        dask = str(Path(sys.executable).parent / "dask")
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                        "--no-dashboard"], **quiet)]
+        self.procs += [subprocess.Popen([dask, "worker", self.address, "--nthreads", "1", "--no-dashboard",
+                                         "--memory-limit", "0"], **quiet) for _ in range(2)]
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        return self
+
+    def __exit__(self, *exc):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def grade_class(config: str, source: Path, names, made, tmp: Path, pg=None) -> dict:
+    """Grade the class from scratch under ``config``; wall, CPU, the notes and the question scores."""
+    import shutil
+
+    from instructor import course, worker
+
+    if pg is not None:
+        os.environ["GRADEBOOK_URL"] = pg.createdb(config.replace("-", "_"))
+    else:
+        os.environ.pop("GRADEBOOK_URL", None)
+    try:
+        c = course.scratch_course(tmp / config, names)
+        course.release(c, names, log=lambda m: None)
+        shutil.copytree(source / "submitted", c / "submitted")
+        jobs = 1 if config == "serial" else 2
+        start = time.perf_counter()
+        with worker.TreeCPU() as cpu:
+            if config == "dask-pg":
+                with DaskProcesses() as cluster:
+                    notes = course.autograde(c, names, log=lambda m: None, scheduler=cluster.address)
+            else:
+                notes = course.autograde(c, names, log=lambda m: None, jobs=jobs)
+        wall = time.perf_counter() - start
+        _, questions = course.collect_grades(c, names)
+    finally:
+        os.environ.pop("GRADEBOOK_URL", None)
+    return dict(wall=wall, cpu=cpu.seconds, notes=notes,
+                questions={(q["assignment"], q["student"], q["question"]): q["score"] for q in questions})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--copies", type=int, default=3, help="submissions of each kind per assignment")
+    parser.add_argument("--config", action="append", choices=CONFIGS, help="only these configurations")
+    parser.add_argument("--assignment", action="append")
+    args = parser.parse_args(argv)
+    configs = args.config or list(CONFIGS)
+    if "serial" not in configs:
+        configs.insert(0, "serial")  # the baseline every other number is compared with
+
+    import postgres_server
+
+    from instructor import course
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="autograde-class-") as tmp:
+        tmp = Path(tmp)
+        source = course.scratch_course(tmp / "source", args.assignment)
+        names = course.assignments_in(source, args.assignment)
+        course.release(source, names, log=lambda m: None)
+        made = build_class(source, names, args.copies)
+        print(f"class: {len(made)} submissions ({args.copies} x {'/'.join(KINDS)} x {len(names)} assignments)",
+              flush=True)
+        per_assignment = {}
+        for name in names:
+            fw, fc = floor(source, name)
+            pfw, pfc = plain_floor(source, name)
+            ew, ec = plain_notebook(source, name)
+            per_assignment[name] = dict(floor_wall=fw, floor_cpu=fc, compute_cpu=max(ec - pfc, 0.0),
+                                        compute_wall=max(ew - pfw, 0.0))
+            print(f"measured the floor and compute of {name}", flush=True)
+        dask_start, dask_ms = dask_overhead()
+        results = {}
+        need_pg = any(c.endswith("-pg") for c in configs)
+        why = postgres_server.missing() if need_pg else None
+        if why:
+            print(f"skipping the PostgreSQL configurations: {why}")
+            configs = [c for c in configs if not c.endswith("-pg")]
+        server = postgres_server.PostgresServer().__enter__() if need_pg and not why else None
+        try:
+            for config in configs:
+                results[config] = grade_class(config, source, names, made, tmp,
+                                              pg=server if config.endswith("-pg") else None)
+                same = results[config]["questions"] == results["serial"]["questions"]
+                print(f"graded the class: {config} ({'same points as serial' if same else 'DIFFERENT POINTS'})",
+                      flush=True)
+                if not same:
+                    raise SystemExit(f"{config} graded differently from the serial run")
+        finally:
+            if server is not None:
+                server.__exit__(None, None, None)
+    load_after = os.getloadavg()
+
+    n = len(made)
+    base = results["serial"]
+    print(f"\nAutograde a class of {n} ({os.cpu_count()} CPUs; load average {load_before[0]:.1f} before, "
+          f"{load_after[0]:.1f} after)")
+    head = f"{'configuration':<14}{'wall s':>9}{'wall/sub':>10}{'CPU s':>9}{'CPU/sub':>9}{'speed-up':>10}"
+    print(head)
+    print("-" * len(head))
+    for config, r in results.items():
+        print(f"{config:<14}{r['wall']:>9.0f}{r['wall'] / n:>10.1f}{r['cpu']:>9.0f}{r['cpu'] / n:>9.1f}"
+              f"{base['wall'] / r['wall']:>9.2f}x")
+    print(f"Dask: a 2-worker LocalCluster starts in {dask_start:.1f} s; {dask_ms:.1f} ms per no-op task")
+
+    print(f"\nPer submission, serial (medians of {args.copies}), against the floor F and the notebook's compute C")
+    head = (f"{'assignment':<28}{'F wall':>8}{'F CPU':>8}{'C CPU':>8}{'CPU perfect':>13}{'CPU blank':>11}"
+            f"{'perfect/(F+C)':>15}")
+    print(head)
+    print("-" * len(head))
+    worst = 0.0
+    for name, m in per_assignment.items():
+        cpu = {kind: statistics.median(note["cpu_seconds"] for (a, s), note in base["notes"].items()
+                                       if a == name and s.startswith(kind)) for kind in KINDS}
+        ratio = cpu["perfect"] / (m["floor_cpu"] + m["compute_cpu"])
+        worst = max(worst, ratio)
+        print(f"{name:<28}{m['floor_wall']:>7.1f}s{m['floor_cpu']:>7.1f}s{m['compute_cpu']:>7.1f}s"
+              f"{cpu['perfect']:>12.1f}s{cpu['blank']:>10.1f}s{ratio:>15.2f}")
+
+    best = min((r for c, r in results.items() if c != "serial"), key=lambda r: r["wall"], default=base)
+    hours_wall = 1500 * best["wall"] / n / 3600
+    hours_cpu = 1500 * best["cpu"] / n / 2 / 3600
+    print(f"\nProjection for 500 students x 3 assignments on 2 cores: {hours_wall:.2f} h at this run's JOBS=2 "
+          f"throughput ({hours_cpu:.2f} h from its CPU-seconds alone, i.e. on an idle machine)")
+    print("targets: projection < 1 h; JOBS=2 >= 1.8x serial on an idle machine; perfect/(F+C) <= 1.3 "
+          f"(worst here {worst:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
