@@ -224,8 +224,8 @@ def nielsen_cost(weights, biases, x, y, activation="sigmoid", residual=False) ->
     g = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}[activation]
     h = np.asarray(x, dtype=np.float64)
     for l, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
-        out = g(h @ np.asarray(W).T + b)
-        h = h + out if residual and l > 0 and out.shape == h.shape else out
+        z = h @ np.asarray(W).T + b
+        h = h + g(z) if residual and l > 0 and z.shape == h.shape else g(z)
     a = 1 / (1 + np.exp(-(h @ np.asarray(weights[-1]).T + biases[-1])))
     return float(-np.mean(np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=1)))
 
@@ -269,8 +269,9 @@ def report(questions: dict) -> None:
             where = _syntax_error(missing)
             status = (f"SYNTAX ERROR in the cell that defines {missing}, {where}" if where else
                       f"not defined yet: {e}. Run the cells above first")
-        except AssertionError as e:
-            status = f"FAILED: {str(e).strip().splitlines()[0] if str(e).strip() else 'assertion failed'}"
+        except AssertionError as failure:
+            message = str(failure).strip()
+            status = f"FAILED: {message.splitlines()[0] if message else 'assertion failed'}"
         except Exception as e:  # noqa: BLE001  (any other error in the student's code)
             status = f"ERROR: {type(e).__name__}: {e}"
         else:
