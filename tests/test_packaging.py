@@ -41,7 +41,7 @@ def test_colab_install_leaves_colabs_jupyter_alone():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     core = {_name(r) for r in project["dependencies"]}
-    assert core == {"tensorflow", "keras", "numpy", "matplotlib", "mlxtend"}
+    assert core == {"tensorflow", "keras", "numpy", "matplotlib", "mlxtend", "tqdm"}  # tqdm: source_lib.progress
     assert {"jupyter", "nbgrader", "notebook", "jupyterlab", "nbclient", "nbconvert"}.isdisjoint(core)
     assert "[" not in colab.pip_target().split("@")[0]
     assert {"jupyter", "nbgrader", "ipykernel"} <= {_name(r) for r in project["optional-dependencies"]["course"]}
