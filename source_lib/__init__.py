@@ -75,4 +75,4 @@ from source_lib import vanishing  # noqa: E402,F401
 from source_lib import device  # noqa: E402,F401
 
 __version__ = "0.1.0"
-__all__ = ["activations", "losses", "vanishing", "device", "data", "slowdown", "plotting"]
+__all__ = ["activations", "losses", "vanishing", "device", "data", "slowdown", "plotting", "progress", "diagrams"]

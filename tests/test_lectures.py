@@ -25,7 +25,7 @@ LECTURES = ROOT / "lectures"
 EXPECTED = ["01_activation_functions.ipynb", "02_loss_functions.ipynb", "03_vanishing_gradient.ipynb"]
 NOTEBOOKS = sorted(LECTURES.glob("*.ipynb"))
 
-# The slide titles of lecture 1 (shared/lecture-01-slides.md), in slide order, per notebook.
+# The slide titles of lecture 1 (docs/lecture-outline.md), in slide order, per notebook.
 SLIDE_TITLES = {
     "01_activation_functions.ipynb": [
         "Сигмоида", "ReLU", "Варианты ReLU", "ELU", "ReLU6", "Swish", "Mish", "Maxout", "Другие виды",
@@ -99,6 +99,32 @@ def test_sections_carry_the_slide_titles_in_order_and_end_with_the_questions(pat
     last = nb.cells[-1]
     assert last.cell_type == "markdown" and "Questions (Вопросы)" in last.source
     assert QUESTIONS[path.name] in last.source
+
+
+def test_notebook_01_carries_the_course_topics_and_reading_slides():
+    nb = _read(LECTURES / "01_activation_functions.ipynb")
+    headings = _headings(nb)
+    topics, reading = (next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and f"({t})" in c.source)
+                       for t in ("Основные темы спецкурса", "Литература"))
+    assert topics < reading < min(i for i, c in enumerate(nb.cells) if "Glossary" in c.source)
+    assert any(h.endswith("(Основные темы спецкурса)") for h in headings)
+    text = nb.cells[reading].source
+    for source in ("deeplearningbook.org", "cs231n.github.io", "neuralnetworksanddeeplearning.com",
+                   "Deep Learning with Python", "Deep Learning with PyTorch"):
+        assert source in text, source
+    # section 2 states ReLU'(0) under both conventions
+    relu = next(c.source for c in nb.cells if c.cell_type == "markdown" and "## 2. ReLU" in c.source)
+    assert "At $z = 0$" in relu and "g'(0) = 1" in relu and "g'(0) = 0" in relu
+
+
+def test_notebook_03_draws_the_slide_diagrams_and_explains_its_noise_level():
+    nb = _read(LECTURES / "03_vanishing_gradient.ipynb")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for name in ("neuron_chain", "resnet_block", "lstm_cell", "googlenet_fragment"):
+        assert f"diagrams.{name}()" in code, name
+    noise = next(c.source for c in nb.cells if c.cell_type == "markdown" and "**Why $\\eta = 0.3$**" in c.source)
+    assert "0.01" in noise and "$\\eta = 1$" in noise
+    assert "0.01, 0.3, 1.0" in next(c.source for c in nb.cells if "## 3. Adding noise" in c.source)
 
 
 def test_glossary_lives_in_notebook_01_only():
