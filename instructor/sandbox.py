@@ -66,7 +66,12 @@ for name, value in zip(("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOF
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (value, value))
 if os.path.isdir(sys.argv[5]):
-    shutil.copytree(sys.argv[5], ".", dirs_exist_ok=True)
+    for name in os.listdir(sys.argv[5]):
+        src = os.path.join(sys.argv[5], name)
+        if os.path.isdir(src):
+            shutil.copytree(src, name, symlinks=True)
+        else:
+            shutil.copy2(src, name)
 os.execv(sys.argv[6], sys.argv[6:])
 """
 
@@ -379,6 +384,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._uid is not None and os.path.exists(self.connection_file):
             os.chown(self.connection_file, self._uid, self._uid)
         files = self.files if self.files and os.path.isdir(self.files) and os.listdir(self.files) else None
+        if files and self._uid is not None:  # a private copy: the kernel's user must read it
+            for folder, dirs, names in os.walk(files):
+                for path in [folder] + [os.path.join(folder, n) for n in dirs + names]:
+                    os.chown(path, self._uid, self._uid, follow_symlinks=False)
         return self.sandbox.command(argv, self._task_dir, uid=self._uid, files=files)
 
     def cleanup_task(self) -> None:

@@ -301,6 +301,17 @@ def test_unconfined_the_attacks_work(tmp_path_factory, box):
 # --- in the sandbox, through the real pipeline -------------------------------------------------
 
 
+# honest but unusual: reads a file handed in beside the notebook, saves a figure in a new folder
+HONEST_FILES = """import os
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = open("my_points.csv").read().split()
+os.makedirs("figures", exist_ok=True)
+plt.plot([0, 1], [0.5, 0.73])
+plt.savefig("figures/sigmoid.png")
+print("HONEST", len(rows), os.path.getsize("figures/sigmoid.png") > 0)"""
+
 SANDBOX_LIMITS = "c.Sandbox.max_processes = 128\nc.Sandbox.max_file_size = 64 * 2**20"
 
 
@@ -310,7 +321,10 @@ def hostile_class(tmp_path_factory, box):
     c = scratch(tmp_path_factory, "hostile", SANDBOX_LIMITS)
     server = LoopbackServer()
     try:
-        S.write(S.filled(c, A), c, "honest", A)
+        honest = S.filled(c, A)
+        honest.cells.append(nbformat.v4.new_code_cell(HONEST_FILES))
+        S.write(honest, c, "honest", A)
+        (c / "submitted" / "honest" / A / "my_points.csv").write_text("x,y\n0,0.5\n1,0.73\n")
         S.write(attacker(c, attacks(c, server.port, "honest"), kill=True), c, "attacker", A)
         before = (c / "submitted" / "honest" / A / f"{A}.ipynb").read_bytes()
         notes = course.autograde(c, [A], log=lambda m: None)
@@ -332,6 +346,9 @@ def test_the_class_is_graded_and_the_honest_student_gets_full_marks(hostile_clas
     for student in ("honest", "attacker"):
         nb = nbformat.read(c / "autograded" / student / A / f"{A}.ipynb", as_version=4)
         assert nb.metadata["autograde"]["sandboxed"] is True
+    # a file handed in with the notebook is in the kernel's working directory, which it may write
+    nb = nbformat.read(c / "autograded" / "honest" / A / f"{A}.ipynb", as_version=4)
+    assert nb.cells[-1].outputs[0]["text"].strip() == "HONEST 3 True"
 
 
 @pytest.mark.slow
