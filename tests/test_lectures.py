@@ -482,3 +482,56 @@ def test_rendered_html_leaves_out_tensorflow_start_up_chatter(tmp_path):
     assert "the lecture says tf.Tensor(3" in html
     assert "I0000" not in html and "cudart_stub" not in html  # (the source writes them in pieces)
     assert "absl::InitializeLog" not in html  # TensorFlow's own, from the import
+
+
+def test_lecture_figures_keep_legends_off_the_data_and_warn_nothing():
+    """What the notebooks' figures rely on in source_lib.plotting (issue: figure readability)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from source_lib import plotting, slowdown
+
+    def inside(box, outer):
+        return box.x0 >= outer.x0 - 1 and box.x1 <= outer.x1 + 1 and box.y0 >= outer.y0 - 1 and box.y1 <= outer.y1 + 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "The figure layout has changed to tight" and the like fail here
+        # drawing into the caller's constrained-layout figure, as notebook 03 section 5 does
+        fig, axes = plt.subplots(1, 2, constrained_layout=True)
+        history = np.array([[1e-3, 1e-1], [2e-3, 2e-1], [3e-3, 3e-1]])
+        for ax in axes:
+            assert plotting.plot_speed_history(history, ax=ax) is fig
+        fig.suptitle("Speeds")
+        fig.canvas.draw()
+        assert fig.get_layout_engine().__class__.__name__ == "ConstrainedLayoutEngine"
+        top = min(ax.title.get_window_extent().y1 for ax in axes)
+        (suptitle,) = [t for t in fig.texts if t.get_text() == "Speeds"]
+        assert suptitle.get_window_extent().y0 >= top  # the figure title above the panels' titles
+        plt.close(fig)
+
+        runs = {label: slowdown.train_single_neuron(**kw, epochs=20) for label, kw in slowdown.NIELSEN_RUNS.items()}
+        fig = plotting.plot_learning_curves(runs, quantities=("a", "C"), title="four runs")
+        fig.canvas.draw()
+        legend = fig.axes[0].get_legend().get_window_extent()
+        assert all(legend.y1 <= ax.get_window_extent().y0 for ax in fig.axes)  # under the panels, on no curve
+        assert inside(legend, fig.bbox)
+        plt.close(fig)
+
+        fig = plotting.plot_layer_speeds({"plain": [1e-7, 1e-3, 1e-1], "residual": [0.5, 0.5, 0.4]})
+        fig.canvas.draw()
+        legend, ax = fig.axes[0].get_legend().get_window_extent(), fig.axes[0].get_window_extent()
+        assert legend.x0 >= ax.x1 and inside(legend, fig.bbox)  # beside the bars
+        plt.close(fig)
+
+        levels = lambda fig: sorted(round(l.get_ydata()[0], 3) for l in fig.axes[0].get_lines()  # noqa: E731
+                                    if l.get_linestyle() == ":")
+        fig = plotting.derivative_overlay(["relu", "swish", "mish"])
+        assert levels(fig) == [1.0]  # no 0.25 guide without the sigmoid's curve
+        plt.close(fig)
+        fig = plotting.derivative_overlay(["sigmoid", "relu"])
+        assert levels(fig) == [0.25, 1.0]
+        plt.close(fig)
