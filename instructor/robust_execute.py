@@ -11,10 +11,12 @@
   ``KernelHung``) and for any other exception nbclient raises (``GradingError``);
 * ``notebook_timeout``: a total time budget per notebook; each cell's limit is cut to what is
   left of it, and once it is spent the remaining cells are ``NotRun``;
-* the kernel runs in a fresh temporary directory (a copy of the notebook's folder without the
-  notebooks), not in ``autograded/<student>/<assignment>``, so a relative walk up from the
-  kernel's working directory finds no course directory; after the notebook, whatever the
-  student's code left running in the kernel's process group is killed;
+* the kernel runs in the bubblewrap sandbox of instructor/sandbox.py (no course directory, a
+  private tmpfs home and working directory that gets a copy of the notebook's folder without
+  the notebooks, its own PID and network namespaces, an unprivileged uid, rlimits), and not at
+  all where the sandbox cannot run unless it was turned off (``--no-sandbox``); the autograded
+  notebook's metadata says ``autograde.sandboxed``. Every process the student started dies
+  with the kernel (unsandboxed, what is left in the kernel's process group is killed);
 * the kernel process's own stdout/stderr (TensorFlow's start-up lines and jupyter's warnings,
   a dozen lines per notebook) go to a temporary file instead of the instructor's terminal;
   they are logged only when the kernel fails to start. What the student's code prints still
