@@ -43,6 +43,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import weakref
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -356,11 +357,13 @@ class SandboxedKernelManager(AsyncKernelManager):
     ``JPY_PARENT_PID`` is dropped (ipykernel would exit at once).
     """
 
-    sandbox = Instance(Sandbox)
+    sandbox = Instance(Sandbox, allow_none=True)
     files = Unicode("", help="host directory of the submission's extra files, copied into the kernel's cwd")
 
     def __init__(self, **kwargs):
         self._task_dir = tempfile.mkdtemp(prefix="autograde-sandbox-")
+        # removed by cleanup_task(), else when this manager is collected or the grader exits
+        self._remove_task_dir = weakref.finalize(self, shutil.rmtree, self._task_dir, True)
         self._uid_slot, self._uid = None, None
         kwargs.setdefault("transport", "ipc")
         super().__init__(**kwargs)
@@ -392,7 +395,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def cleanup_task(self) -> None:
         """After the kernel is gone: remove its directory and free its uid."""
-        shutil.rmtree(self._task_dir, ignore_errors=True)
+        self._remove_task_dir()
         if self._uid_slot is not None:
             self._uid_slot.release()
             self._uid_slot = None
