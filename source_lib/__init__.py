@@ -43,13 +43,17 @@ def _startup_lines_dropped():
     ``sys.stderr`` when the block ends, so a real error still shows. Where fd 2 cannot be
     redirected, the block runs as it is.
     """
-    try:
+    held = None
+    try:  # no fd 2, no sys.stderr (pythonw) or no writable temporary directory: run the block as it is
         _sys.stderr.flush()
+        held = _tempfile.TemporaryFile()
         saved = _os.dup(2)
     except (OSError, AttributeError, ValueError):
+        if held is not None:
+            held.close()
         yield
         return
-    with _tempfile.TemporaryFile() as held:
+    with held:
         _os.dup2(held.fileno(), 2)
         try:
             yield

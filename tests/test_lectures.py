@@ -391,6 +391,10 @@ def test_importing_source_lib_then_keras_prints_nothing_on_stderr():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0 and proc.stdout == "ok\n"
     assert proc.stderr == ""
+    # with no fd 2 to redirect (a daemon, a closed stderr) the import still works
+    closed = "import os; os.close(2); import source_lib; print('ok')"
+    proc = subprocess.run([sys.executable, "-c", closed], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout == "ok\n"
 
 
 def test_epoch_progress_is_one_line_over_all_fits_on_stdout():
