@@ -37,11 +37,13 @@ class Paired:
 
     Attributes:
         ratio: median over the rounds of wall(ours) / wall(twin).
+        cpu_ratio: the same for CPU seconds (less disturbed by other processes on a busy machine).
         ours, twin: each side's fastest round (wall and CPU seconds per step).
         rounds: the number of rounds.
     """
 
     ratio: float
+    cpu_ratio: float
     ours: Timing
     twin: Timing
     rounds: int
@@ -66,7 +68,7 @@ def paired(step_ours, step_twin, args, rounds: int, steps: int, warmup: int = 5)
     """Time two steps on the same ``args`` in alternating order; see the module docstring."""
     for step in (step_ours, step_twin):
         time_steps(step, args, warmup)  # trace, compile and warm up
-    ratios, ours, twin = [], [], []
+    ratios, cpu_ratios, ours, twin = [], [], [], []
     for r in range(rounds):
         if r % 2:
             b = time_steps(step_twin, args, steps)
@@ -77,8 +79,9 @@ def paired(step_ours, step_twin, args, rounds: int, steps: int, warmup: int = 5)
         ours.append(a)
         twin.append(b)
         ratios.append(a.wall / b.wall)
+        cpu_ratios.append(a.cpu / b.cpu if b.cpu > 0 else float("nan"))
     fastest = lambda ts: min(ts, key=lambda t: t.wall)  # noqa: E731
-    return Paired(statistics.median(ratios), fastest(ours), fastest(twin), rounds)
+    return Paired(statistics.median(ratios), statistics.median(cpu_ratios), fastest(ours), fastest(twin), rounds)
 
 
 def median_call(fn, repeats: int) -> Timing:
