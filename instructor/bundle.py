@@ -151,6 +151,8 @@ def student_tree(course=ROOT, out_dir=None, assignments=None, url: str | None = 
             shutil.copy2(course / file, out_dir / file)
     pyproject = (course / "pyproject.toml").read_text(encoding="utf-8")
     pyproject = re.sub(r'(?m)^(Repository\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{url}"', pyproject)
+    pyproject = re.sub(r"(?m)^\[tool\.course\]\n(?:#.*\n)*", "[tool.course]\n# This repository: the notebooks' "
+                       "badges and setup cells point here.\n", pyproject)  # not the instructors' comment
     (out_dir / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     for notebook in sorted(out_dir.rglob("*.ipynb")):
         colab.stamp_student(notebook, notebook.relative_to(out_dir).as_posix(), url)
