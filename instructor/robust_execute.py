@@ -287,7 +287,14 @@ def _new_cell_id() -> str:
 
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Feedback: remove hidden tests from the test cells and from tracebacks that quote them."""
+    """Feedback: remove hidden tests from the test cells and from tracebacks that quote them.
+
+    The kernel never sees a hidden test (instructor/trusted.py runs the test cells in the
+    grader, and its error outputs never quote the master), but the autograded notebook keeps
+    each test cell's full source (``OverwriteCells`` copies it from the gradebook, hidden tests
+    included, for the formgrader), so the feedback pages still need the source cut here; the
+    traceback cut stays as a second line of defence.
+    """
 
     placeholder = "# (hidden tests: not shown)\n"
 

@@ -397,19 +397,20 @@ def free_names(source: str) -> set[str]:
 
 # --- the masters ------------------------------------------------------------------------------------
 
-_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, code, final expression or None)})
+_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, code, final expression or None, hidden lines)})
 
 
 def master_tests(path: str) -> dict:
-    """``{grade_id: (source, code, final_expression)}`` of the test cells of the master notebook
-    at ``path``, compiled once per worker process (again when the file changes).
+    """``{grade_id: (source, code, final_expression, hidden_lines)}`` of the test cells of the
+    master notebook at ``path``, compiled once per worker process (again when the file changes).
 
     Args:
         path: the master notebook.
 
     Returns:
         For each grade cell that is not a solution cell: its source, the code of all but a
-        final expression statement, and that expression's code (``None`` if there is none).
+        final expression statement, that expression's code (``None`` if there is none), and the
+        numbers of the lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
     """
     import nbformat
 
@@ -425,7 +426,12 @@ def master_tests(path: str) -> dict:
             last = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = compile(ast.Expression(tree.body.pop().value), f"<test {gid}>", "eval")
-            tests[gid] = (cell.source, compile(tree, f"<test {gid}>", "exec"), last)
+            hidden, inside = set(), False
+            for number, line in enumerate(cell.source.splitlines(), 1):
+                inside = (inside or "BEGIN HIDDEN TESTS" in line) and "END HIDDEN TESTS" not in line
+                if inside:
+                    hidden.add(number)
+            tests[gid] = (cell.source, compile(tree, f"<test {gid}>", "exec"), last, hidden)
     _MASTERS[path] = (mtime, tests)
     return tests
 
@@ -572,8 +578,11 @@ class TrustedExecute(RobustExecute):
         if gid not in self._tests:
             why = self._master_error or f"the master notebook has no test '{gid}'"
             return [_error_output("GradingError", f"this cell could not be graded: {why}")]
-        source, code, last = self._tests[gid]
-        ns, absent = self.resolve(free_names(source))
+        source, code, last, hidden = self._tests[gid]
+        try:
+            ns, absent = self.resolve(free_names(source))
+        except StudentCodeError as exc:  # the kernel did not answer: the question's data never arrives
+            return [verdict(exc)]
         namespace = {"__name__": "__main__", "__builtins__": builtins, **ns}
         printed, result, error = io.StringIO(), None, None
         saved = np.geterr()
@@ -592,19 +601,30 @@ class TrustedExecute(RobustExecute):
         if printed.getvalue():
             outputs.append(NotebookNode(output_type="stream", name="stdout", text=printed.getvalue()))
         if error is not None:
-            outputs.append(verdict(error, absent))
+            outputs.append(verdict(error, absent, _raised_in(error, f"<test {gid}>", hidden)))
         elif result is not None:
             outputs.append(NotebookNode(output_type="execute_result", execution_count=None, metadata=NotebookNode(),
                                         data=NotebookNode({"text/plain": repr(result)})))
         return outputs
 
 
-def verdict(error: BaseException, absent: dict | None = None) -> NotebookNode:
+def _raised_in(error: BaseException, filename: str, lines: set) -> bool:
+    """Whether ``error`` passed through one of ``lines`` of the code compiled as ``filename``."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename and tb.tb_lineno in lines:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def verdict(error: BaseException, absent: dict | None = None, hidden: bool = False) -> NotebookNode:
     """The error output of a failed test: the test's message, never the master's source.
 
     Args:
         error: what the test raised.
         absent: ``{name: why}`` for the test's names that the kernel could not give.
+        hidden: whether a hidden test raised it (the feedback says so).
 
     Returns:
         An nbgrader error output (``ename``, ``evalue``, a short traceback).
@@ -622,4 +642,7 @@ def verdict(error: BaseException, absent: dict | None = None) -> NotebookNode:
     elif isinstance(error, StudentCodeError):
         ename = error.ename
     tb = getattr(error, "kernel_traceback", "")
-    return _error_output(ename, evalue or "(no message)", f"raised by your code:\n{tb.rstrip()}" if tb else "")
+    details = f"raised by your code:\n{tb.rstrip()}" if tb else ""
+    if hidden:
+        details = "(raised by a hidden test; its code is not shown)" + (f"\n{details}" if details else "")
+    return _error_output(ename, evalue or "(no message)", details)

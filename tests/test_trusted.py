@@ -27,7 +27,7 @@ from instructor import trusted as T
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "ps1_activation_derivatives"
-TIMEOUT = 30  # per cell
+TIMEOUT = 120  # per cell, as nbgrader_config.py (ps3's imports cell loads TensorFlow and MNIST)
 
 
 # --- the wire, the names, the flags (no kernel) --------------------------------------------------
@@ -147,10 +147,9 @@ np.testing.assert_allclose = lambda *a, **k: None
 math.isfinite = lambda x: True
 np.allclose = np.isclose = lambda *a, **k: True
 """
-MONKEY = PATCHES + """import builtins, IPython.display
+MONKEY = PATCHES + """import builtins
 builtins.abs = lambda x: 0.0
 builtins.all = builtins.any = lambda *a: True
-IPython.display.publish_display_data = lambda *a, **k: None  # the collector's answers
 def sigmoid(x): return np.zeros_like(np.asarray(x, dtype=float))
 sigmoid_prime = sigmoid"""
 SYS_MODULES = """import sys, types
@@ -159,7 +158,9 @@ fake.isfinite = lambda x: True
 fake.fabs = lambda x: 0.0
 sys.modules["math"] = fake
 sys.modules["source_lib.checks"] = types.SimpleNamespace(check=lambda *a, **k: None, values=lambda *a, **k: [])
-sys.modules["json"] = types.SimpleNamespace(dumps=lambda *a, **k: '{"ok": 0.5}', loads=__import__("json").loads)"""
+sys.modules["json"] = types.SimpleNamespace(dumps=lambda *a, **k: '{"ok": 0.5}', loads=__import__("json").loads)
+import IPython.display
+IPython.display.publish_display_data = lambda *a, **k: None  # the collector's answers"""
 TRANSFORMER = """ip = get_ipython()
 ip.input_transformers_cleanup.append(lambda lines: ['pass\\n'] if any('_test_' in l or 'instructor' in l for l in lines) else lines)
 ip.ast_transformers.clear()"""
@@ -203,7 +204,7 @@ def relu_prime(x):
     out = np.empty(x.shape, dtype=x.dtype if x.dtype.kind == "f" else float)
     flat, res = x.ravel(), out.ravel()
     for i in range(flat.size):  # a loop instead of np.where
-        res[i] = 1.0 if flat[i] > 0 else 0.0
+        res[i] = 1.0 if flat[i] >= 0 else 0.0  # the course's convention: relu'(0) = 1
     return out""",
 }
 HONEST_EXTRA = ("%load_ext autoreload\n%autoreload 2\n%config InlineBackend.figure_format = 'retina'\n"
@@ -221,7 +222,9 @@ def _rubric(master) -> dict[str, float]:
             if T.is_trusted_cell(c)}
 
 
-def _hidden_lines(master) -> set[str]:
+def _hidden_lines(master, release) -> set[str]:
+    """The master's hidden-test lines that the release does not show elsewhere."""
+    shown = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
     hidden = set()
     for cell in master.cells:
         inside = False
@@ -232,7 +235,7 @@ def _hidden_lines(master) -> set[str]:
                 inside = False
             elif inside and len(line.strip()) > 12:
                 hidden.add(line.strip())
-    return hidden
+    return hidden - shown
 
 
 def _ids(nb, kind):
@@ -260,21 +263,20 @@ def graded(tmp_path_factory):
     course.release(c, [A], log=lambda m: None)
     full, blank = S.filled(c, A), S.blank(c, A)
     first_solution, first_test = _ids(blank, "solution")[0], _ids(blank, "grade")[0]
+    # attacks that would raise a score go together (any one that worked would score), and so do
+    # those that cut the grader's channel (the data never arrives)
     students = {
         "perfect": full, "blank": blank,
-        "monkey": S.replace_cell(blank, first_solution, MONKEY),
-        "sys_modules": S.prepend(blank, first_solution, SYS_MODULES),
-        "transformer": S.prepend(blank, first_solution, TRANSFORMER),
-        "settrace": S.prepend(blank, first_solution, SETTRACE),
-        "hidden_traceback": S.prepend(blank, first_solution, HIDDEN_TRACEBACK),
+        "subverter": S.prepend(S.prepend(S.replace_cell(blank, first_solution, MONKEY), "tanh", SETTRACE),
+                               "relu", HIDDEN_TRACEBACK),
+        "channel_cutter": S.prepend(S.prepend(blank, first_solution, TRANSFORMER), "tanh", SYS_MODULES),
         "attacks_beside_work": S.prepend(S.prepend(S.prepend(full, "tanh", SETTRACE), "relu", HIDDEN_TRACEBACK),
                                          "elu", PATCHES),
         "misnamed": full,
-        "leak": full,
         "honest": S.append(full, "mish", HONEST_EXTRA),
         "retyped_all": _retype_all(full),
     }
-    leak = students["leak"]
+    leak = students["attacks_beside_work"]  # and, after the first test, a look at the history and the files
     k = next(i for i, cell in enumerate(leak.cells) if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == first_test)
     leak.cells.insert(k + 1, nbformat.v4.new_code_cell(LEAK))
     k = next(i for i, cell in enumerate(full.cells) if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == first_test)
@@ -291,9 +293,8 @@ def graded(tmp_path_factory):
 
 
 # student -> the questions that student loses ("all": every one)
-LOST = {"perfect": [], "attacks_beside_work": [], "leak": [], "honest": [], "retyped_all": [],
-        "misnamed": ["test_sigmoid"], "blank": "all", "monkey": "all", "sys_modules": "all", "transformer": "all",
-        "settrace": "all", "hidden_traceback": "all"}
+LOST = {"perfect": [], "attacks_beside_work": [], "honest": [], "retyped_all": [], "misnamed": ["test_sigmoid"],
+        "blank": "all", "subverter": "all", "channel_cutter": "all"}
 
 
 @pytest.mark.slow
@@ -316,14 +317,14 @@ def test_honest_unusual_work_is_not_flagged(graded):
 
 @pytest.mark.slow
 def test_no_feedback_page_shows_a_hidden_test(graded):
-    hidden = _hidden_lines(_master())
+    hidden = _hidden_lines(_master(), S.blank(graded["course"], A))
     assert len(hidden) > 10
     assert len(graded["pages"]) == len(graded["students"])
     for page in graded["pages"]:
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
         assert "HIDDEN TESTS" not in text, page
         assert not [line for line in hidden if line in text], page
-    leak = graded["course"] / "feedback" / "leak" / A / f"{A}.html"
+    leak = graded["course"] / "feedback" / "attacks_beside_work" / A / f"{A}.html"
     assert "history:" in leak.read_text(encoding="utf-8")  # the leaking cell ran, and found nothing
 
 
@@ -336,17 +337,22 @@ def test_what_failed_is_named_in_the_feedback(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", [a for a in course.ASSIGNMENTS if a != A])
-def test_every_solution_cell_retyped_scores_what_the_cells_deserve(tmp_path, assignment):
+@pytest.mark.parametrize("assignment, beside_perfect", [("ps2_losses", True), ("ps3_vanishing_gradient", False)])
+def test_every_solution_cell_retyped_scores_what_the_cells_deserve(tmp_path, assignment, beside_perfect):
     """nbgrader 0.9.6 raised KeyError on such a notebook (its whole grade lost); now the retyped
-    code runs as ordinary cells and scores what the same code scores in its own cells."""
+    code runs as ordinary cells and scores what the same code scores in its own cells: full
+    marks (ps3), or exactly what the perfect submission scores in the same run (ps2, whose
+    test_slowdown hands grader-side functions to train_neuron until H4b's rewrite lands; the
+    trusted grader refuses to send functions, instructor/trusted.py)."""
     c = course.scratch_course(tmp_path / "course", [assignment])
     course.release(c, [assignment], log=lambda m: None)
     full = S.filled(c, assignment)
-    S.write(full, c, "perfect", assignment)
+    rubric = _rubric(nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4))
     S.write(_retype_all(full), c, "retyped_all", assignment)
+    if beside_perfect:
+        S.write(full, c, "perfect", assignment)
     notes, scores = _grade(c, [assignment])
     assert notes[(assignment, "retyped_all")]["graded"]
-    rubric = _rubric(nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4))
-    assert all(scores[("retyped_all", q)] == scores[("perfect", q)] for q in rubric)
+    for q, points in rubric.items():
+        assert scores[("retyped_all", q)] == (scores[("perfect", q)] if beside_perfect else points), q
     assert sum(scores[("retyped_all", q)] for q in rubric) > 0
