@@ -263,6 +263,13 @@ def auto_score(totals: list[dict], student: str) -> float:
     return next(r for r in totals if r["student"] == student)["auto_score"]
 
 
+def full_marks(c: Path) -> float:
+    """The automatic points of ps1, read from the master (the instructor's rubric)."""
+    master = nbformat.read(c / "solutions" / A / f"{A}.ipynb", as_version=4)
+    return sum(float(cell.metadata["nbgrader"].get("points", 0)) for cell in master.cells
+               if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code")
+
+
 # --- without the sandbox, the attacks work (only those that cannot harm the machine) -----------
 
 
@@ -271,19 +278,19 @@ def test_unconfined_the_attacks_work(tmp_path_factory, box):
     c = scratch(tmp_path_factory, "unconfined")
     server = LoopbackServer()
     try:
-        S.write(S.filled(c, A), c, "honest", A)
-        S.write(attacker(c, attacks(c, server.port, "honest", safe_only=True), kill=False), c, "attacker", A)
+        S.write(S.blank(c, A), c, "victim", A)  # only read, never graded here
+        S.write(attacker(c, attacks(c, server.port, "victim", safe_only=True), kill=False), c, "attacker", A)
         env = dict(os.environ)
         env.pop(sandbox.NO_SANDBOX_ENV, None)
-        proc = subprocess.run([sys.executable, "-m", "instructor", "autograde", "--course", str(c), "--no-sandbox"],
-                              capture_output=True, text=True, env=env, timeout=900)
+        proc = subprocess.run([sys.executable, "-m", "instructor", "autograde", "--course", str(c), "--no-sandbox",
+                               "--jobs", "1"], capture_output=True, text=True, env=env, timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "WITHOUT the sandbox" in proc.stdout
         lines = attack_lines(c, "attacker")
         totals = course.collect_grades(c, [A])[0]
         # the master read by absolute path gives full marks
-        assert "READ master" in " ".join(outcomes(lines, "read"))
-        assert auto_score(totals, "attacker") == auto_score(totals, "honest") > 0
+        assert "READ master" in " ".join(outcomes(lines, "read")) and "READ other" in " ".join(outcomes(lines, "read"))
+        assert auto_score(totals, "attacker") == full_marks(c) > 0
         assert outcomes(lines, "gradebook") == ["WROTE"]
         assert outcomes(lines, "network") == ["CONNECTED"] and server.connections >= 1
         deadline = time.monotonic() + 30
@@ -339,10 +346,7 @@ def hostile_class(tmp_path_factory, box):
 @pytest.mark.slow
 def test_the_class_is_graded_and_the_honest_student_gets_full_marks(hostile_class):
     c, totals = hostile_class["course"], hostile_class["totals"]
-    master = nbformat.read(c / "solutions" / A / f"{A}.ipynb", as_version=4)
-    points = sum(float(cell.metadata["nbgrader"].get("points", 0)) for cell in master.cells
-                 if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code")
-    assert auto_score(totals, "honest") == points
+    assert auto_score(totals, "honest") == full_marks(c)
     for student in ("honest", "attacker"):
         nb = nbformat.read(c / "autograded" / student / A / f"{A}.ipynb", as_version=4)
         assert nb.metadata["autograde"]["sandboxed"] is True
@@ -475,12 +479,11 @@ def test_an_ordinary_user_grades_in_the_sandbox(box):
         uid = pwd.getpwnam(USER).pw_uid
         c = course.scratch_course(tmp_path / "course", [A])
         course.release(c, [A], log=lambda m: None)
-        S.write(S.filled(c, A), c, "honest", A)
-        nb = S.blank(c, A)
+        nb = S.filled(c, A)
         nb.cells.insert(1, nbformat.v4.new_code_cell(
             "import os\nprint('ATTACK identity: UID', os.getuid(), flush=True)\n"
             f"print('ATTACK read:', os.path.exists({str(c / 'solutions')!r}), flush=True)"))
-        S.write(nb, c, "curious", A)
+        S.write(nb, c, "honest", A)
         home = tmp_path / "home"
         home.mkdir()
         shutil.chown(tmp_path, uid, uid)
@@ -499,14 +502,14 @@ def test_an_ordinary_user_grades_in_the_sandbox(box):
             esac
             exec setpriv --reuid={uid} --regid={uid} --clear-groups -- \\
                 env -i HOME={home} PATH=/usr/bin:/bin LANG=C.UTF-8 \\
-                {sys.executable} -m instructor autograde --course {c}
+                {sys.executable} -m instructor autograde --course {c} --jobs 1
         """)
         proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         totals = course.collect_grades(c, [A])[0]
-        assert auto_score(totals, "honest") > 0 and auto_score(totals, "curious") == 0
-        lines = attack_lines(c, "curious")
+        assert auto_score(totals, "honest") == full_marks(c)
+        lines = attack_lines(c, "honest")
         inner = outcomes(lines, "identity")[0].split()
         assert int(inner[1]) == box.inner_uid != uid  # a user namespace: not the grader's uid inside
         assert outcomes(lines, "read") == ["False"]
