@@ -217,7 +217,8 @@ def main(argv=None) -> int:
             ew, ec = plain_notebook(source, name)
             per_assignment[name] = dict(floor_wall=fw, floor_cpu=fc, compute_cpu=max(ec - pfc, 0.0),
                                         compute_wall=max(ew - pfw, 0.0))
-            print(f"measured the floor and compute of {name}", flush=True)
+            print(f"measured {name}: floor {fw:.1f} s wall {fc:.1f} CPU-s; compute {per_assignment[name]['compute_cpu']:.1f}"
+                  " CPU-s", flush=True)
         dask_start, dask_ms = dask_overhead()
         results = {}
         need_pg = any(c.endswith("-pg") for c in configs)
@@ -230,8 +231,10 @@ def main(argv=None) -> int:
             for config in configs:
                 results[config] = grade_class(config, source, names, made, tmp,
                                               pg=server if config.endswith("-pg") else None)
-                same = results[config]["questions"] == results["serial"]["questions"]
-                print(f"graded the class: {config} ({'same points as serial' if same else 'DIFFERENT POINTS'})",
+                r = results[config]
+                same = r["questions"] == results["serial"]["questions"]
+                print(f"graded the class: {config}: {r['wall']:.0f} s wall, {r['cpu']:.0f} CPU-s "
+                      f"({'same points as serial' if same else 'DIFFERENT POINTS'}; load {os.getloadavg()[0]:.1f})",
                       flush=True)
                 if not same:
                     raise SystemExit(f"{config} graded differently from the serial run")

@@ -160,6 +160,8 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
             bar.set_postfix(failed=failures, refresh=False)
             bar.update()
     except KeyboardInterrupt:
+        # Ctrl-C reaches only this process and its workers (which ignore it): each kernel has a
+        # session of its own, so no cell was interrupted, and every note a worker wrote stands
         graded = sum(done.values())
         log(f"autograde: interrupted; {graded} graded in this run and stored, {len(tasks) - graded} left "
             "(run autograde again to grade them)")
