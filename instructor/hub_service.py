@@ -3,7 +3,7 @@
 nbgrader leaves autograding on submit out of its scope (jupyter/nbgrader#988). This service
 watches the exchange's inbound folder of one course; for every new submission it runs what an
 instructor would, for that one student: ``nbgrader collect --update``, the course's autograde
-(sandboxed, the same grader as ``python -m instructor autograde``), feedback, and
+(``python -m instructor autograde``: sandboxed, the same grader), feedback, and
 ``nbgrader release_feedback``. The student presses *Fetch Feedback* a minute later. An
 instructor can still change any grade in the formgrader and release the feedback again.
 
@@ -115,21 +115,16 @@ def graded_by_instructor(course: Path, entry: dict) -> bool:
 def grade_submission(course: Path, assignment: str, student: str) -> None:
     """Collect, autograde, write feedback and release it, for one student's newest submission.
 
-    Each step runs in its own process (nbgrader's CLI, and ``grade_one`` below), so a submission
-    that breaks the grader cannot break the service.
+    The instructor's own commands, each in its own process, so a submission that breaks the
+    grader cannot break the service. ``python -m instructor autograde`` grades only what changed
+    since it last ran (here: this student's newly collected submission).
     """
     py = sys.executable
     _run([py, "-m", "nbgrader", "collect", assignment, "--student", student, "--update"], course)
-    _run([py, "-m", "instructor.hub_service", "--course", str(course), "--grade-one", assignment, student], course)
+    _run([py, "-m", "instructor", "autograde", "--course", str(course), "--assignment", assignment, "--jobs", "1"],
+         course)
+    _run([py, "-m", "instructor", "feedback", "--course", str(course), "--assignment", assignment], course)
     _run([py, "-m", "nbgrader", "release_feedback", assignment, "--student", student], course)
-
-
-def grade_one(course: Path, assignment: str, student: str) -> None:
-    """The course's own autograde and feedback for one student (what ``make autograde feedback`` do)."""
-    from . import course as verbs
-
-    verbs.autograde(course, [assignment], students=[student])
-    verbs.feedback(course, [assignment])
 
 
 def serve(course: Path, exchange: Path, course_id: str, assignments=None, poll: float = 2.0,
@@ -178,13 +173,8 @@ def main(argv=None) -> int:
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable; default: all)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks at the inbound folder")
     parser.add_argument("--once", action="store_true", help="grade what is waiting, then exit")
-    parser.add_argument("--grade-one", nargs=2, metavar=("ASSIGNMENT", "STUDENT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    course = Path(args.course)
-    if args.grade_one:
-        grade_one(course, *args.grade_one)
-        return 0
-    serve(course, Path(args.exchange), args.course_id, args.assignment, args.poll, args.once,
+    serve(Path(args.course), Path(args.exchange), args.course_id, args.assignment, args.poll, args.once,
           log=lambda m: print(m, flush=True))
     return 0
 
