@@ -32,4 +32,6 @@ for name in "$@"; do
     chmod 0700 "$home"
     echo "$name: $group, home $home (0700)"
 done
-echo "Restart the hub after adding instructors (it reads the $INSTRUCTORS group when it starts)."
+if [ "$group" = "$INSTRUCTORS" ]; then
+    echo "Restart the hub: it reads the $INSTRUCTORS group when it starts."
+fi

@@ -81,6 +81,11 @@ EOF
 "$PREFIX/bin/jupyter" server extension disable --sys-prefix nbgrader.server_extensions.course_list >/dev/null 2>&1
 "$PREFIX/bin/jupyter" labextension disable --level=sys_prefix \
     @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list >/dev/null 2>&1
+# locked: since JupyterLab 4.1 a user could otherwise switch a disabled plugin back on in Lab
+"$PREFIX/bin/jupyter" labextension lock --level=sys_prefix \
+    @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list >/dev/null 2>&1
+# and Lab's "get notified about Jupyter news?" pop-up (it would fetch news from the internet)
+"$PREFIX/bin/jupyter" labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements >/dev/null 2>&1
 
 say "instructors' configuration in $PREFIX/etc/jupyter-instructors (the formgrader service's JUPYTER_CONFIG_PATH)"
 INSTR_CONF="$PREFIX/etc/jupyter-instructors"
