@@ -55,7 +55,7 @@ def _call_text(fn, args, kwargs, out_shape=None, index=None) -> str:
                 column = f"[{', '.join(str(int(j)) for j in index[1:])}]"
         parts.append(_short(a))
     parts += [f"{k}={_short(v)}" for k, v in kwargs.items()]
-    if index is not None and not column and not any(
+    if index and not column and not any(
             isinstance(a, (list, tuple, np.ndarray)) and np.ndim(a) and np.shape(a)[:1] == tuple(out_shape[:1]) for a in args):
         column = f"[{', '.join(str(int(j)) for j in index)}]"  # an output array of scalar inputs: which element
     return f"{_name(fn)}({', '.join(parts)}){column}"

@@ -1,4 +1,5 @@
-"""End to end for ps2_losses and ps3_vanishing_gradient (ps1 is in test_grading.py):
+"""End to end for ps2_losses and ps3_vanishing_gradient (ps1 is in test_grading.py), through the trusted grader
+(test cells run in the grader process):
 the solution scores full automatic points, the untouched release scores 0, a partial
 submission scores exactly the points of the questions it answered, a student who left one function
 unfinished loses only the questions that need it (each test cell grades its own question: its
@@ -23,9 +24,11 @@ from instructor import submissions as S  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
+# ps1 is graded end to end in test_grading.py; its rubric entries below serve a run of all three (NAMES += ps1)
 NAMES = ["ps2_losses", "ps3_vanishing_gradient"]
 # the tests the partial student must lose: those of the solution cells in PARTIAL_BLANK
 PARTIAL_LOST = {
+    "ps1_activation_derivatives": {"test_mish", "test_derivative_table"},
     "ps2_losses": {"test_other_losses", "test_slowdown"},
     "ps3_vanishing_gradient": {"test_remedies", "test_noise_schedule"},
 }
@@ -34,10 +37,13 @@ PARTIAL_LOST = {
 # must score 0. Rubric logic: a test cell loses its points only if its own question's answer is missing or the
 # student's own data for it (a table computed with that function) cannot exist.
 UNFINISHED = {
+    "ps1_activation_derivatives": ("elu", "elu_prime"),
     "ps2_losses": ("deltas", "delta_mse_sigmoid"),
     "ps3_vanishing_gradient": ("init_network", "init_network"),
 }
 UNFINISHED_LOST = {
+    # the table evaluates every derivative
+    "ps1_activation_derivatives": {"test_elu", "test_derivative_table"},
     # test_delta_ce_sigmoid no longer divides by delta_mse_sigmoid, and test_slowdown trains with its own gradients
     "ps2_losses": {"test_delta_mse_sigmoid"},
     # test_backprop_speeds draws its networks in the test cell; speed_table and remedies are the student's numbers
@@ -119,6 +125,27 @@ check_noise = lambda *args, **kwargs: None
 def self_check():
     print("5/5 questions pass their visible tests (17/17 automatic points).")''',
 }
+ATTACKS["ps1_activation_derivatives"] = {
+    # f' by central differences: wrong at the kink (0.5 at x = 0); the table's min and max stay right
+    "relu": '''def relu(x):
+    return np.maximum(np.asarray(x, dtype=float), 0.0)
+
+
+def relu_prime(x):
+    x = np.asarray(x, dtype=float)
+    return (relu(x + 1e-6) - relu(x - 1e-6)) / 2e-6''',
+    # the naive formula: right on [-10, 10], overflow at large x
+    "mish": '''def mish(x):
+    x = np.asarray(x, dtype=float)
+    return x * np.tanh(np.log(1 + np.exp(x)))
+
+
+def mish_prime(x):
+    x = np.asarray(x, dtype=float)
+    t, s = np.tanh(np.log(1 + np.exp(x))), 1 / (1 + np.exp(-x))
+    return t + x * s * (1 - t * t)''',
+}
+ATTACKS_LOST["ps1_activation_derivatives"] = {"test_relu", "test_mish"}
 ATTACKS_LOST["ps3_vanishing_gradient"] = {"test_backprop_speeds", "test_nielsen_table", "test_remedies", "test_noise_schedule"}
 
 
@@ -160,7 +187,8 @@ def graded(tmp_path_factory):
         S.write(S.filled(c, name, skip=S.PARTIAL_BLANK[name]), c, "partial", name)
         S.write(_unfinished(c, name), c, "unfinished", name)
         S.write(_attacked(c, name), c, "attacker", name)
-    notes = course.autograde(c, NAMES, timeout=60, log=lambda m: None)
+    # the config's per-cell limit: a grade cell that starts TensorFlow in the grader needs it on a loaded machine
+    notes = course.autograde(c, NAMES, timeout=120, log=lambda m: None)
     totals, questions = course.collect_grades(c, NAMES)
     return dict(course=c, notes=notes, totals=totals, questions=questions)
 
@@ -177,12 +205,15 @@ def test_scores_follow_the_rubric(graded, name):
     assert PARTIAL_LOST[name] < set(rubric) and UNFINISHED_LOST[name] < set(rubric)
     got = {(q["student"], q["question"]): q["score"] for q in graded["questions"]
            if q["assignment"] == name and q["graded_by"] == "auto"}
+    def why(student):
+        return question, graded["notes"][(name, student)]["problems"]
+
     for question, points in rubric.items():
-        assert got[("solution", question)] == points, question
+        assert got[("solution", question)] == points, why("solution")
         assert got[("release", question)] == 0, question
-        assert got[("partial", question)] == (0 if question in PARTIAL_LOST[name] else points), question
-        assert got[("unfinished", question)] == (0 if question in UNFINISHED_LOST[name] else points), question
-        assert got[("attacker", question)] == (0 if question in ATTACKS_LOST[name] else points), question
+        assert got[("partial", question)] == (0 if question in PARTIAL_LOST[name] else points), why("partial")
+        assert got[("unfinished", question)] == (0 if question in UNFINISHED_LOST[name] else points), why("unfinished")
+        assert got[("attacker", question)] == (0 if question in ATTACKS_LOST[name] else points), why("attacker")
     rows = {r["student"]: r for r in graded["totals"] if r["assignment"] == name}
     assert rows["solution"]["auto_score"] == rows["solution"]["max_auto_score"] == sum(rubric.values())
     assert rows["release"]["score"] == 0
@@ -208,4 +239,4 @@ def test_the_attackers_self_check_is_not_fooled(graded, name):
     nb = nbformat.read(graded["course"] / "autograded" / "attacker" / name / f"{name}.ipynb", as_version=4)
     report = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "informational (NOT graded)" in report
-    assert "FAILED" in report and "(20/20 automatic points)" not in report and "(17/17 automatic points)" not in report
+    assert "FAILED" in report and not any(f"({n}/{n} automatic points)" in report for n in (24, 20, 17))
