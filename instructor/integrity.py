@@ -145,23 +145,27 @@ def _imported_names(tree: ast.AST) -> set[str]:
     return names
 
 
+def _is_submodule(module: str, name: str) -> bool:
+    """Whether ``from module import name`` imports a module (not a function or a class)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(f"{module}.{name}") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _framework_modules(tree: ast.AST) -> set[str]:
     """Names an imports cell binds to a module of a forbidden framework: ``tf`` for ``import
     tensorflow as tf``, ``source_lib``, ``vanishing`` for ``from source_lib import vanishing``;
     not ``load_mnist`` in ``from source_lib.data import load_mnist`` (a function)."""
-    import importlib.util
-
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in FRAMEWORKS}
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FRAMEWORKS:
             for a in node.names:
-                try:
-                    is_module = importlib.util.find_spec(f"{node.module}.{a.name}") is not None
-                except (ImportError, ValueError):
-                    is_module = False
-                if is_module:
+                if _is_submodule(node.module, a.name):
                     names.add(a.asname or a.name)
     return names
 
@@ -213,8 +217,6 @@ def release_context(release_nb) -> dict:
 def _module_aliases(tree: ast.AST) -> dict[str, str]:
     """``{name: module}`` for the names ``tree``'s imports bind to a module: ``np`` -> ``numpy``,
     ``o`` -> ``os`` for ``import os as o``, ``path`` -> ``os.path`` for ``from os import path``."""
-    import importlib.util
-
     aliases = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -222,11 +224,7 @@ def _module_aliases(tree: ast.AST) -> dict[str, str]:
                 aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for a in node.names:
-                try:
-                    is_module = importlib.util.find_spec(f"{node.module}.{a.name}") is not None
-                except (ImportError, ValueError):
-                    is_module = False
-                if is_module:
+                if _is_submodule(node.module, a.name):
                     aliases[a.asname or a.name] = f"{node.module}.{a.name}"
     return aliases
 
