@@ -295,20 +295,11 @@ def test_feedback_shows_no_hidden_test(graded):
     import html as H
     import re
 
+    from hidden_lines import hidden_lines
+
     master = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
-    hidden = set()
-    for cell in master.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 12:
-                hidden.add(line.strip())
-    # a line the release shows anyway (an import, a visible test's twin) is no secret
     release = nbformat.read(ROOT / "assignments" / A / f"{A}.ipynb", as_version=4)
-    hidden -= {line.strip() for cell in release.cells for line in cell.source.splitlines()}
+    hidden = hidden_lines(master, release)
     assert len(hidden) > 20
     for page in graded["pages"]:
         text = H.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))

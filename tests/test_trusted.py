@@ -25,6 +25,8 @@ from instructor import integrity
 from instructor import submissions as S
 from instructor import trusted as T
 
+from hidden_lines import hidden_lines  # tests/hidden_lines.py
+
 ROOT = Path(__file__).resolve().parents[1]
 A = "ps1_activation_derivatives"
 TIMEOUT = 120  # per cell, as nbgrader_config.py (ps3's imports cell loads TensorFlow and MNIST)
@@ -222,22 +224,6 @@ def _rubric(master) -> dict[str, float]:
             if T.is_trusted_cell(c)}
 
 
-def _hidden_lines(master, release) -> set[str]:
-    """The master's hidden-test lines that the release does not show elsewhere."""
-    shown = {line.strip() for cell in release.cells for line in cell.source.splitlines()}
-    hidden = set()
-    for cell in master.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 12:
-                hidden.add(line.strip())
-    return hidden - shown
-
-
 def _ids(nb, kind):
     return [c.metadata.nbgrader["grade_id"] for c in nb.cells
             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get(kind)
@@ -317,7 +303,7 @@ def test_honest_unusual_work_is_not_flagged(graded):
 
 @pytest.mark.slow
 def test_no_feedback_page_shows_a_hidden_test(graded):
-    hidden = _hidden_lines(_master(), S.blank(graded["course"], A))
+    hidden = hidden_lines(_master(), S.blank(graded["course"], A))
     assert len(hidden) > 10
     assert len(graded["pages"]) == len(graded["students"])
     for page in graded["pages"]:
