@@ -110,9 +110,13 @@ def _run(colab_python, nb, workdir: Path, url: str | None, allow_errors=False, t
     if url:
         env["SOURCE_LIB_REPOSITORY"] = url
     km = KernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-    with _environ(env):
-        NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+    try:
+        with _environ(env):
+            NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
+                           resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:  # nbclient shuts down only a kernel manager it made itself
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return nb
 
 
