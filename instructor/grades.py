@@ -146,6 +146,7 @@ def plot_grades(totals, questions, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = sorted({r["assignment"] for r in totals})
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 2]})
@@ -154,6 +155,7 @@ def plot_grades(totals, questions, path: Path) -> None:
     axes[0].hist(percents, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.001], label=names, stacked=True)
     axes[0].set_xlabel("automatic score, % of the maximum")
     axes[0].set_ylabel("submissions")
+    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 1.25 submissions
     axes[0].set_title("Score histogram")
     if names:
         axes[0].legend(fontsize=8)
