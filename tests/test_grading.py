@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from instructor import course  # noqa: E402
 from instructor import submissions as S  # noqa: E402
+from nbhelpers import code_notebook, hidden_lines  # noqa: E402  (tests/nbhelpers.py)
 
 pytestmark = pytest.mark.slow
 
@@ -295,8 +296,6 @@ def test_feedback_shows_no_hidden_test(graded):
     import html as H
     import re
 
-    from hidden_lines import hidden_lines
-
     master = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
     release = nbformat.read(ROOT / "assignments" / A / f"{A}.ipynb", as_version=4)
     hidden = hidden_lines(master, release)
@@ -312,14 +311,7 @@ def test_feedback_shows_no_hidden_test(graded):
     assert re.search(r"sigmoid\([-\d.e]+\) = [-\d.e]+, expected", text) and "raised by a hidden test" in text
 
 
-def _nb(*sources, locked=()):
-    cells = []
-    for i, src in enumerate(sources):
-        cell = nbformat.v4.new_code_cell(src)
-        if i in locked:
-            cell.metadata["nbgrader"] = {"grade_id": f"helper{i}", "locked": True, "grade": False, "solution": False}
-        cells.append(cell)
-    return nbformat.v4.new_notebook(cells=cells)
+_nb = code_notebook
 
 
 def test_integrity_flags_by_hand_written_cases():

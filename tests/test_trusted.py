@@ -25,7 +25,7 @@ from instructor import integrity
 from instructor import submissions as S
 from instructor import trusted as T
 
-from hidden_lines import hidden_lines  # tests/hidden_lines.py
+from nbhelpers import code_notebook, hidden_lines  # tests/nbhelpers.py
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "ps1_activation_derivatives"
@@ -83,14 +83,7 @@ def test_free_names_are_what_the_test_reads_from_the_notebook():
     assert T.free_names(source) == {"sigmoid", "tanh", "rows", "relu"}
 
 
-def _nb(*sources, locked=()):
-    cells = []
-    for i, src in enumerate(sources):
-        cell = nbformat.v4.new_code_cell(src)
-        if i in locked:
-            cell.metadata["nbgrader"] = {"grade_id": f"helper{i}", "locked": True, "grade": False, "solution": False}
-        cells.append(cell)
-    return nbformat.v4.new_notebook(cells=cells)
+_nb = code_notebook  # tests/nbhelpers.py
 
 
 HONEST_CELLS = [
