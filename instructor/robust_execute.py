@@ -17,6 +17,9 @@
   all where the sandbox cannot run unless it was turned off (``--no-sandbox``); the autograded
   notebook's metadata says ``autograde.sandboxed``. Every process the student started dies
   with the kernel (unsandboxed, what is left in the kernel's process group is killed);
+* read-only cells that the master tags ``informational`` (ps3's Keras comparison) are not run
+  when no later cell needs what they compute (instructor/informational.py;
+  ``skip_informational``);
 * the kernel process's own stdout/stderr (TensorFlow's start-up lines and jupyter's warnings,
   a dozen lines per notebook) go to a temporary file instead of the instructor's terminal;
   they are logged only when the kernel fails to start. What the student's code prints still
@@ -44,9 +47,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor, OverwriteCells
-from traitlets import Integer
+from traitlets import Bool, Integer
 
-from . import sandbox
+from . import informational, sandbox
 
 
 # Start-up chatter that says nothing about the student's code: TensorFlow/absl log lines and
@@ -82,9 +85,14 @@ class RobustExecute(Execute):
     notebook_timeout = Integer(
         0, help="Total seconds for one notebook (0: no limit); once spent, the remaining cells are not run."
     ).tag(config=True)
+    skip_informational = Bool(
+        True, help="Leave out the master's read-only cells tagged 'informational' that no later cell depends on "
+                   "(instructor/informational.py)."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None  # why the remaining cells are not run
+        self._master = informational.master_path(self.config, resources) if self.skip_informational else None
         self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
         resources = resources if resources is not None else {}
         metadata = resources.setdefault("metadata", {})
@@ -174,6 +182,11 @@ class RobustExecute(Execute):
             self._stopped = f"the notebook's total time budget ({self.notebook_timeout} s) was spent"
         if self._stopped is not None:
             cell.outputs = [_error("NotRun", f"not executed: {self._stopped}")]
+            return cell, resources
+        skipped = informational.skip_reason(self.nb, index, self._master) if self._master else None
+        if skipped:
+            self.log.info("not run: %s", skipped)
+            cell.outputs, cell.execution_count = informational.skipped_output(), None
             return cell, resources
         if self._pgid is None:
             self._pgid = getattr(getattr(self.km, "provisioner", None), "pgid", None) or None

@@ -177,6 +177,15 @@ def _unfinished(c, name):
     return nb
 
 
+def _reuser(c):
+    """ps3 answered in full, and a later cell reads what the informational Keras comparison computed."""
+    nb = S.filled(c, "ps3_vanishing_gradient")
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "remedies":
+            cell.source += "\nprint('Keras on the same network:', np.round(keras_speeds, 4))"
+    return nb
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     c = course.scratch_course(tmp_path_factory.mktemp("course") / "course", NAMES)
@@ -187,6 +196,7 @@ def graded(tmp_path_factory):
         S.write(S.filled(c, name, skip=S.PARTIAL_BLANK[name]), c, "partial", name)
         S.write(_unfinished(c, name), c, "unfinished", name)
         S.write(_attacked(c, name), c, "attacker", name)
+    S.write(_reuser(c), c, "reuser", "ps3_vanishing_gradient")
     # the config's per-cell limit: a grade cell that starts TensorFlow in the grader needs it on a loaded machine
     notes = course.autograde(c, NAMES, timeout=120, log=lambda m: None)
     totals, questions = course.collect_grades(c, NAMES)
@@ -227,7 +237,7 @@ def test_solution_runs_clean(graded, name):
     nb = nbformat.read(graded["course"] / "autograded" / "solution" / name / f"{name}.ipynb", as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
-    # TensorFlow starts in the locked imports cell: no test cell prints to stderr
+    # no test cell prints to stderr (TensorFlow's start-up lines included)
     noisy = [c.metadata.nbgrader["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
              and any(o.get("name") == "stderr" for o in c.get("outputs", []))]
     assert noisy == []
@@ -240,3 +250,28 @@ def test_the_attackers_self_check_is_not_fooled(graded, name):
     report = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "informational (NOT graded)" in report
     assert "FAILED" in report and not any(f"({n}/{n} automatic points)" in report for n in (24, 20, 17))
+
+
+def _cell(graded, student, name, gid):
+    nb = nbformat.read(graded["course"] / "autograded" / student / name / f"{name}.ipynb", as_version=4)
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def test_the_informational_cell_is_left_out_when_nothing_needs_it(graded):
+    """ps3's Keras comparison (tagged 'informational', the only cell that needs TensorFlow) is not run for a
+    submission whose later cells never read what it computes: one stdout line says so."""
+    from instructor import informational
+
+    outputs = _cell(graded, "solution", "ps3_vanishing_gradient", "keras_comparison").outputs
+    assert [o.get("text") for o in outputs] == [informational.NOTE]
+
+
+def test_the_informational_cell_runs_when_a_later_cell_reads_it(graded):
+    """Honest but unusual: a student who reuses keras_speeds later gets the comparison run, and full points."""
+    name = "ps3_vanishing_gradient"
+    text = "".join(o.get("text", "") for o in _cell(graded, "reuser", name, "keras_comparison").outputs)
+    assert "relative diff" in text and "TensorFlow devices:" in text
+    assert "Keras on the same network: [" in "".join(o.get("text", "") for o in _cell(graded, "reuser", name, "remedies").outputs)
+    scores = {(q["student"], q["question"]): q["score"] for q in graded["questions"] if q["assignment"] == name}
+    assert {q: s for (st, q), s in scores.items() if st == "reuser"} == {q: s for (st, q), s in scores.items() if st == "solution"}
+    assert graded["notes"][(name, "reuser")]["problems"] == [] and graded["notes"][(name, "reuser")]["flags"] == []
