@@ -12,8 +12,11 @@ one run, and every configuration must give exactly the serial run's points, ques
 Per configuration: wall-seconds and CPU-seconds (this process and everything it starts:
 workers, kernels; sampled) for the class and per submission, and the speed-up against serial.
 Per assignment: the floor F (a sandboxed kernel started the way autograde starts it, running
-only the assignment's imports), the notebook's own compute C (the master notebook in a plain
-kernel, minus its floor), and the serial per-submission CPU against 1.3 x (F + C). Dask's own
+only the imports of the cells the grading kernel runs), the notebook's own compute C (the master's
+code without its grade cells, which run in the grader, and without its informational cells, which
+the grader leaves out, in a plain kernel, minus its floor), and the serial per-submission CPU
+against 1.3 x (F + C): everything else (nbgrader, the sandbox, the trusted tests and their
+references) must fit in the 30%. Dask's own
 cost: cluster start-up and milliseconds per task (no-op tasks).
 
 Targets (issue 11): 500 x 3 projected under 1 h on 2 cores; JOBS=2 at least 1.8x serial on an
@@ -57,11 +60,24 @@ def build_class(c: Path, names, copies: int) -> list[tuple[str, str]]:
     return made
 
 
-def imports_only(release: Path):
-    """A notebook of the release's import lines only (what any graded notebook loads first)."""
+def _graded_run(path: Path):
+    """The notebook at ``path`` as the grading kernel runs it: without the cells the grader decides
+    or leaves out (its grade cells, which run in the grader, and cells tagged informational)."""
     import nbformat
 
-    nb = nbformat.read(release, as_version=4)
+    from instructor.informational import TAG
+    from instructor.trusted import is_trusted_cell
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if not is_trusted_cell(c) and TAG not in c.get("metadata", {}).get("tags", [])]
+    return nb
+
+
+def imports_only(release: Path):
+    """A notebook of the import lines of the release's cells that the grading kernel runs."""
+    import nbformat
+
+    nb = _graded_run(release)
     lines = [line for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()
              if re.match(r"^(import |from \S+ import )", line)]
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(dict.fromkeys(lines)))])
@@ -83,13 +99,13 @@ def floor(c: Path, name: str) -> tuple[float, float]:
 
 
 def plain_notebook(c: Path, name: str) -> tuple[float, float]:
-    """(wall, CPU) of the master notebook (solutions and tests) in a plain nbclient kernel."""
-    import nbformat
+    """(wall, CPU) of the master notebook's own code (its solutions, without the grade cells and the
+    informational cells, see :func:`_graded_run`) in a plain nbclient kernel."""
     from nbclient import NotebookClient
 
     from instructor import worker
 
-    nb = nbformat.read(c / "solutions" / name / f"{name}.ipynb", as_version=4)
+    nb = _graded_run(c / "solutions" / name / f"{name}.ipynb")
     start = time.perf_counter()
     with worker.TreeCPU() as cpu:
         NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
