@@ -32,6 +32,8 @@ def main(argv=None) -> int:
                                           "student-repo", "answers"])
     parser.add_argument("--course", default=str(ROOT), help="course directory (default: the repository)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    parser.add_argument("--student", action="append",
+                        help="autograde, feedback: only this student's submission (repeatable)")
     parser.add_argument("--timeout", type=float, help="autograde: seconds per cell (overrides the config)")
     parser.add_argument("--jobs", type=int, default=0, help="autograde: submissions at once (default: the CPUs)")
     parser.add_argument("--force", action="store_true", help="autograde: grade unchanged submissions again")
@@ -62,14 +64,14 @@ def main(argv=None) -> int:
                 print(refusal, file=sys.stderr)
                 return 2
         try:
-            autograde(course, args.assignment, timeout=args.timeout, jobs=args.jobs or default_jobs(),
+            autograde(course, args.assignment, students=args.student, timeout=args.timeout, jobs=args.jobs or default_jobs(),
                       force=args.force, scheduler=args.scheduler)
         except KeyboardInterrupt:
             return 130  # the grades stored so far stay; the next run grades the rest
     elif args.verb == "feedback":
         from .feedback import feedback
 
-        feedback(course, args.assignment)
+        feedback(course, args.assignment, students=args.student)
     elif args.verb == "grades":
         from .grades import grades
 

@@ -126,7 +126,8 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
     tasks, notes, kept = [], {}, []
     for name in assignments_in(course, names):
         version = worker.tree_sha256(course / "solutions" / name, course / "nbgrader_config.py")
-        for student in students or submitted_students(course, name):
+        submitted = submitted_students(course, name)
+        for student in [s for s in students if s in submitted] if students else submitted:
             task = worker.Task(str(course), name, student, db_url, timeout, run_id,
                                worker.tree_sha256(course / "submitted" / student / name), version)
             old = None if force else worker.read_note(course, name, student)

@@ -59,12 +59,16 @@ def _items(problems) -> str:
     return "".join(f"<li>{html.escape(p)}</li>" for p in problems)
 
 
-def feedback(course=ROOT, names=None, log=print) -> list[Path]:
+def feedback(course=ROOT, names=None, log=print, students=None) -> list[Path]:
     """``nbgrader generate_feedback``, plus the course's notes.
 
     A student whose grading had problems finds them listed at the top of the feedback page, and
     a FLAGGED submission the flags (cell, line, reason); a notebook nbgrader could not open, or a
     submission that tampered with the course, gets a feedback page written here instead.
+
+    Args:
+        students: only these students' pages (the JupyterHub service writes one student's
+            feedback per submission; the whole class's would make a class of N cost N^2).
     """
     from . import integrity
 
@@ -73,9 +77,15 @@ def feedback(course=ROOT, names=None, log=print) -> list[Path]:
     written = []
     for name in assignments_in(course, names):
         notes = load_notes(course, name)
-        if any(n["graded"] for n in notes.values()):
+        if students is not None:
+            notes = {s: n for s, n in notes.items() if s in set(students)}
+        if students is None and any(n["graded"] for n in notes.values()):
             log(f"feedback {name}: nbgrader generate_feedback")
             check_result(api.generate_feedback(name, force=True), f"generate_feedback {name}")
+        for student in [s for s, n in notes.items() if n["graded"]] if students is not None else []:
+            log(f"feedback {name}: nbgrader generate_feedback --student {student}")
+            check_result(api.generate_feedback(name, student_id=student, force=True),
+                         f"generate_feedback {name} --student {student}")
         top = max_score(course, name)
         for student, note in notes.items():
             folder = course / "feedback" / student / name

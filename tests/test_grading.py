@@ -144,7 +144,7 @@ def graded(tmp_path_factory):
     S.write(reader, c, "reader", A)
     S.write(S.prepend(full, "sigmoid", VANDAL.format(root=str(c.resolve()), a=A)), c, "g_vandal", A)
     before = _hashes(c / "submitted")
-    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None)
+    notes = course.autograde(c, [A], timeout=TIMEOUT, log=lambda m: None, jobs=2)  # as `make autograde` on 2 CPUs
     after_autograde = _hashes(c / "submitted")
     pages = course.feedback(c, [A], log=lambda m: None)
     paths = course.grades(c, [A], out_dir=c / "grades", log=lambda m: None)
@@ -462,3 +462,18 @@ def test_hand_given_points_are_reported_apart_from_the_autograder(graded, tmp_pa
     assert row["manual_adjustment"] == 0.5 - _rubric()["test_sigmoid"]
     assert row["manual_score"] == 3 + row["manual_adjustment"]
     assert row["score"] == full + row["manual_score"]
+
+
+def test_feedback_for_some_students_rewrites_only_their_pages(graded):
+    """``feedback --student`` (the JupyterHub service, once per submission) leaves the class's other pages alone."""
+    import time
+
+    c = graded["course"]
+    pages = sorted((c / "feedback").glob(f"*/{A}/*.html"))
+    before = {p: p.stat().st_mtime_ns for p in pages}
+    time.sleep(0.01)
+    written = course.feedback(c, [A], log=lambda m: None, students=["perfect", "invalid_json"])
+    assert {p.parent.parent.name for p in written} == {"perfect", "invalid_json"}
+    changed = {p.parent.parent.name for p in pages if p.stat().st_mtime_ns != before[p]}
+    assert changed == {"perfect", "invalid_json"}, changed
+    assert "could not be graded" in (c / "feedback" / "invalid_json" / A / f"{A}.html").read_text()
