@@ -16,10 +16,16 @@ tests). For each of those, the grader:
 3. executes the source in a fresh namespace inside the grader process. Calling a proxy sends
    its arguments to the kernel as JSON, never pickle (numbers, bool, None, str, lists, tuples,
    dicts, NumPy arrays and scalars with dtype and shape, proxies by name; anything else raises
-   ``TypeError`` in the grader). The kernel runs the call under the caller's ``np.geterr()``
-   settings and simple warning filters (so a test's ``np.errstate(over="raise")`` or
-   ``warnings.simplefilter("error")`` keeps its meaning) and sends back the result in the same
-   encoding (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
+   ``TypeError`` in the grader); a numeric or bool array travels as its raw bytes beside its
+   ``dtype.str`` (byte order included) and shape, exact by construction (:func:`to_wire`). The
+   request is the metadata and the binary buffers of the execute request whose one-line source
+   asks the collector to run it (``__instructor_trusted__.call_pending()``: the collector reads
+   the request being executed, ``kernel.get_parent()``), so nbclient's time limit, interrupt
+   and dead-kernel handling cover each call as any cell. The kernel runs the call under the
+   caller's ``np.geterr()`` settings and simple warning filters (so a test's
+   ``np.errstate(over="raise")`` or ``warnings.simplefilter("error")`` keeps its meaning) and
+   sends back the result in the same encoding, arrays' bytes in base64, as the display data of
+   that cell (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
    ``Exception`` subclass comes back as itself (``ValueError``, ``FloatingPointError``,
    ``NotImplementedError``...), anything else as :class:`StudentCodeError`;
 4. turns the outcome into nbgrader outputs: what the test printed becomes a stdout stream, a
@@ -29,10 +35,10 @@ tests). For each of those, the grader:
    scores as usual. A question whose data never arrives (a missing name, a kernel that died or
    hung, a collector the student broke) scores 0.
 
-Only a small, non-secret collector (:data:`AGENT`, run with ``store_history=False``) and the
-test inputs enter the kernel, so monkeypatching, ``sys.modules`` poisoning, input transformers,
-``sys.settrace`` or a hidden traceback in the kernel change the student's own data at most,
-never a verdict; and ``In``, ``_i``, ``_ih``, ``Out`` and the kernel's history never hold a test.
+Only a small, non-secret collector (:data:`AGENT`, installed again before each grade cell, run
+with ``store_history=False``) and the test inputs enter the kernel, so monkeypatching,
+``sys.modules`` poisoning, input transformers, ``sys.settrace`` or a hidden traceback in the
+kernel change the student's own data at most, never a verdict; and ``In``, ``_i``, ``_ih``, ``Out`` and the kernel's history never hold a test.
 
 Two additions to the contract (the grading map), the smallest the existing masters needed:
 
@@ -226,7 +232,8 @@ class _TrustedCollector:
         parent = get_parent(self.kernel) if get_parent is not None else None
         req = parent.get("metadata", {}).get(__KEY__) if isinstance(parent, dict) else None
         if not isinstance(req, dict):
-            return self.send({"err": ["NoRequest", "the grader's request did not reach the collector", ""]})
+            return self.send({"err": ["NoAnswer", "the grader's request did not reach the collector in your "
+                                                  "notebook's kernel (something in the kernel removed it)", ""]})
         self.call(req, list(parent.get("buffers") or []))
 
     def call(self, req, bufs):

@@ -54,6 +54,62 @@ def test_plain_data_crosses_the_wire_with_type_dtype_and_shape(value):
         assert back == value or (back != back and value != value)
 
 
+def _arrays() -> dict:
+    """Arrays whose bytes must cross the wire unchanged: every allowed kind and width, 0-d, empty,
+    non-contiguous and big-endian ones, NaN payloads and longdouble (the same code runs in the
+    kernel: tests below)."""
+    import numpy as np
+    nan = np.frombuffer(bytes.fromhex("0100000000f87f7f" "ffffffffffffffff"), dtype="<f8")  # two NaN payloads
+    grid = np.arange(24, dtype=np.float64).reshape(4, 6) / 7
+    return {
+        "f2": np.linspace(-2, 2, 7, dtype=np.float16), "f4": (np.arange(5, dtype=np.float32) / 3),
+        "f8": grid, "f8_nan_inf": np.concatenate([nan, [np.inf, -np.inf, -0.0, 5e-324]]),
+        "longdouble": np.array([1, 3], dtype=np.longdouble) / 3,
+        "i1": np.array([-128, 0, 127], dtype=np.int8), "u2": np.array([0, 65535], dtype=np.uint16),
+        "i8": np.array([-2**63, 2**63 - 1], dtype=np.int64), "u8": np.array([2**64 - 1], dtype=np.uint64),
+        "bool": np.array([[True, False], [False, True]]), "c8": np.array([1 + 2j, -0.5j], dtype=np.complex64),
+        "c16": np.exp(1j * np.arange(3)), "zero_d": np.array(2.5), "zero_d_int": np.array(7, dtype=np.int16),
+        "empty": np.zeros((0, 3)), "empty_2": np.ones((2, 0, 4), dtype=np.int32),
+        "sliced": grid[::2, 1::3], "transposed": grid.T, "fortran": np.asfortranarray(grid),
+        "reversed": grid[::-1, ::-1], "big_f8": np.arange(5, dtype=">f8") / 3, "big_i4": np.arange(-2, 3, dtype=">i4"),
+        "big_c16": np.array([1 - 1j, 2.5j], dtype=">c16"), "big_sliced": (np.arange(12, dtype=">f4") / 7)[::3],
+    }
+
+
+ARRAYS_SOURCE = __import__("inspect").getsource(_arrays)
+
+
+def _same_bytes(a, b) -> bool:
+    return (type(a) is type(b) is np.ndarray and a.dtype == b.dtype and a.dtype.str == b.dtype.str
+            and a.shape == b.shape and a.tobytes() == b.tobytes())
+
+
+@pytest.mark.parametrize("name", list(_arrays()))
+def test_arrays_cross_the_wire_byte_for_byte(name):
+    value = _arrays()[name]
+    back = _round_trip(value)
+    assert _same_bytes(back, value) and back.flags.writeable and back.flags.c_contiguous
+    buffers = []
+    wire = T.to_wire([value], buffers=buffers)  # the request's form: the bytes in a binary buffer
+    assert wire == [{"A": [value.dtype.str, list(value.shape), 0]}] and buffers == [value.tobytes()]
+
+
+@pytest.mark.parametrize("answer", [
+    {"A": ["<f8", [2], "AAAAAAAA8D8="]},  # 8 bytes for two float64
+    {"A": ["<f8", [1], "not base64!"]}, {"A": ["<f8", [1], [1.0]]},  # numbers only as bytes
+    {"A": ["<U1", [1], "YQAAAA=="]}, {"A": ["|O", [1], "AAAAAAAAAAA="]}, {"A": ["<f8", [-1], ""]},
+    {"A": ["<f8", [1]]}, {"N": ["<f8"]}, {"A": ["<f8", [2, 3.0], ""]},
+])
+def test_a_malformed_array_is_refused(answer):
+    with pytest.raises(ValueError):
+        T.from_wire(answer, lambda ref: ref)
+
+
+def test_a_bool_array_holds_only_true_and_false():
+    back = T.from_wire({"A": ["|b1", [3], "AAEC"]}, lambda ref: ref)  # the bytes 0, 1, 2
+    assert back.dtype == bool and back.view(np.uint8).tolist() == [0, 1, 1]
+
+
 def test_nan_and_a_generator_cross_the_wire():
     assert np.isnan(_round_trip(float("nan")))
     rng = np.random.default_rng(5)
@@ -335,3 +391,140 @@ def test_every_solution_cell_retyped_scores_what_the_cells_deserve(tmp_path, ass
     for q, points in rubric.items():
         assert scores[("retyped_all", q)] == (scores[("perfect", q)] if beside_perfect else points), q
     assert sum(scores[("retyped_all", q)] for q in rubric) > 0
+
+
+# --- the wire through a real (sandboxed) kernel: TrustedExecute on a small master -----------------
+
+
+def _grade_cell(gid, source):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": gid, "points": 1,
+                                 "schema_version": 3}
+    return cell
+
+
+def _trusted_outputs(tmp_path, student: list, tests: dict, timeout: int = 60) -> dict:
+    """``{grade_id: outputs}`` of TrustedExecute on a notebook of ``student`` cells (a str is
+    the student's code, a 1-tuple the grade cell of that id) whose master holds ``tests``."""
+    from traitlets.config import Config
+    from instructor.trusted import TrustedExecute
+
+    (tmp_path / "source" / "a").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[_grade_cell(g, src) for g, src in tests.items()]),
+                   tmp_path / "source" / "a" / "nb.ipynb")
+    cells = [_grade_cell(c[0], "# the student's copy of the test") if isinstance(c, tuple)
+             else nbformat.v4.new_code_cell(c) for c in student]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                         "display_name": "Python 3"}})
+    config = Config()
+    config.CourseDirectory.root = str(tmp_path)
+    config.CourseDirectory.source_directory = "source"
+    config.Execute.timeout = timeout
+    TrustedExecute(config=config).preprocess(nb, {"nbgrader": {"assignment": "a", "notebook": "nb"},
+                                                  "metadata": {"path": str(tmp_path)}})
+    assert nb.metadata["autograde"]["sandboxed"]
+    return {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in nb.cells if "nbgrader" in c.metadata}
+
+
+def _errors(outputs) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
+
+
+def _result(outputs):
+    return [o.data["text/plain"] for o in outputs if o.output_type == "execute_result"]
+
+
+STUDENT_WIRE = ARRAYS_SOURCE + '''
+def echo(x):
+    return x
+
+def describe(x):  # what the kernel received: dtype, shape and bytes
+    return [x.dtype.str, list(x.shape), x.tobytes().hex(), x.flags.writeable]
+
+def make(name):
+    return _arrays()[name]
+
+def make_object():
+    return np.array([1, "a"], dtype=object)
+'''
+TEST_WIRE = ARRAYS_SOURCE + '''
+import numpy as np
+def _same(a, b, padded=False):  # padded: x87 long doubles computed apart differ in their 6 padding bytes
+    return (type(a) is type(b) is np.ndarray and a.dtype.str == b.dtype.str and a.shape == b.shape
+            and (a.tobytes() == b.tobytes() or padded and np.array_equal(a, b)))
+for name, a in _arrays().items():
+    assert _same(echo(a), a), ("echo", name)
+    assert describe(a) == [a.dtype.str, list(a.shape), a.tobytes().hex(), True], ("describe", name)
+    assert _same(make(name), a, padded=a.dtype == np.longdouble), ("make", name)
+    assert _same(echo([a, {"k": (a, 1)}])[1]["k"][0], a), ("nested", name)
+try:
+    echo(np.array([object()]))
+    raise AssertionError("an object array was sent")
+except TypeError as e:
+    assert "dtype object" in str(e), e
+try:
+    make_object()
+    raise AssertionError("an object array came back")
+except TypeError as e:
+    assert "dtype object" in str(e), e
+"exact"
+'''
+
+
+@pytest.mark.slow
+def test_arrays_cross_a_real_kernel_byte_for_byte(tmp_path):
+    outputs = _trusted_outputs(tmp_path, ["import numpy as np\n" + STUDENT_WIRE, ("wire",)], {"wire": TEST_WIRE})
+    assert _errors(outputs["wire"]) == [] and _result(outputs["wire"]) == ["'exact'"]
+
+
+# a student's function that breaks the channel during one test; the cell after that test mends
+# what the collector's reinstallation does not (an IPython event hook, IPython.display)
+STUDENT_SABOTAGE = '''
+import threading
+import IPython.display
+from IPython import get_ipython
+
+def f(x):
+    return 2 * x
+
+def cut():  # deletes the collector
+    del globals()["__instructor_trusted__"]
+
+def _drop_request(*args):
+    get_ipython().kernel.get_parent().get("metadata", {}).clear()
+
+def no_parent():  # from the next cell on, the request is gone before the collector reads it
+    get_ipython().events.register("pre_run_cell", _drop_request)
+
+def mute():  # the collector's answers go nowhere
+    IPython.display._saved, IPython.display.publish_display_data = IPython.display.publish_display_data, lambda *a, **k: None
+
+def flood(x):  # floods the outputs with text and with fake answers before the real one
+    print("noise\\n" * 100_000)
+    for _ in range(200):
+        IPython.display.publish_display_data({"application/x-instructor-trusted": '{"ok": 0}'})
+        IPython.display.publish_display_data({"text/plain": "x" * 1000})
+    return 3 * x
+'''
+MEND = '''if _drop_request in get_ipython().events.callbacks["pre_run_cell"]:
+    get_ipython().events.unregister("pre_run_cell", _drop_request)
+if hasattr(IPython.display, "_saved"):
+    IPython.display.publish_display_data = IPython.display._saved
+'''
+
+
+@pytest.mark.slow
+def test_a_broken_channel_costs_only_the_test_it_breaks(tmp_path):
+    ok = "assert f(2) == 4\n'ok'"
+    tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_parent": "no_parent()\nf(1)",
+             "after_no_parent": ok, "mute": "mute()\nf(1)", "after_mute": ok, "flood": "assert flood(2) == 6\n'ok'",
+             "after_flood": ok}
+    student = ["import numpy as np\n" + STUDENT_SABOTAGE]
+    for gid in tests:
+        student += [(gid,)] + ([MEND] if gid in ("no_parent", "mute") else [])
+    outputs = _trusted_outputs(tmp_path, student, tests)
+    for gid in ("before", "after_cut", "after_no_parent", "after_mute", "flood", "after_flood"):
+        assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["'ok'"], (gid, outputs[gid])
+    for gid in ("cut", "no_parent", "mute"):
+        errors = _errors(outputs[gid])
+        assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader"), (gid, errors)
