@@ -4,9 +4,14 @@ One perfect ps1 submission is autograded once through nbgrader (to get the sanit
 grade cells with their full master source). Then the same notebook is executed ``--repeat``
 times each way, alternating: by ``RobustExecute`` (every cell, tests included, in the kernel:
 the old way) and by ``TrustedExecute`` (tests in the grader, with round trips to the kernel).
-Per question: the median seconds of the test cell; per notebook: the median wall seconds of the
-whole execution (kernel start included) and the grader process's CPU seconds. The grader's first trusted test also
-pays for importing the test's references (TensorFlow) in the grader: shown apart.
+Per question: the median seconds of the test cell, and for the trusted way the grader's CPU
+seconds in it, its round trips and the bytes they carried both ways (sources, requests, binary
+buffers, answers); per notebook: the median wall seconds of the whole execution (kernel start
+included) and the grader process's CPU seconds. The grader's first trusted test also pays for
+importing the test's references (TensorFlow) in the grader: shown apart.
+
+To compare two versions of the grader, run the same file with ``PYTHONPATH`` at the other
+checkout (``git archive <commit> | tar -x -C /tmp/old``; the bytes column needs this version).
 
 Run: ``.venv/bin/python benchmarks/trusted.py [--repeat 3] [--assignment ps1_activation_derivatives]``
 """
@@ -35,6 +40,11 @@ def _stamp(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def _mb(sizes, questions) -> str:
+    """Megabytes moved for ``questions`` ("n/a" for a grader that does not count them)."""
+    return "n/a" if sizes is None else f"{sum(sizes.get(q, 0) for q in questions) / 1e6:.2f}"
+
+
 def main() -> None:
     from traitlets.config import Config, PyFileConfigLoader
 
@@ -42,6 +52,18 @@ def main() -> None:
     from instructor import submissions as S
     from instructor.robust_execute import RobustExecute
     from instructor.trusted import TrustedExecute, is_trusted_cell
+
+    class Timed(TrustedExecute):
+        """TrustedExecute that also records the grader's CPU seconds in each trusted test."""
+
+        def execute_cell(self, cell, cell_index, *args, **kwargs):
+            if not is_trusted_cell(cell):
+                return super().execute_cell(cell, cell_index, *args, **kwargs)
+            cpu = time.process_time()
+            try:
+                return super().execute_cell(cell, cell_index, *args, **kwargs)
+            finally:
+                self.trusted_cpu[cell.metadata["nbgrader"]["grade_id"]] = time.process_time() - cpu
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -64,12 +86,14 @@ def main() -> None:
     resources = {"nbgrader": {"assignment": a, "notebook": a}, "metadata": {"path": str(c / "autograded" / "perfect" / a)}}
     tests = [cell.metadata.nbgrader["grade_id"] for cell in sanitized.cells if is_trusted_cell(cell)]
     per_question = {"kernel": {t: [] for t in tests}, "trusted": {t: [] for t in tests}}
+    grader_cpu = {t: [] for t in tests}
     per_notebook = {"kernel": [], "trusted": []}
     first_trusted = None
     for _ in range(args.repeat):
-        for mode, cls in (("kernel", RobustExecute), ("trusted", TrustedExecute)):
+        for mode, cls in (("kernel", RobustExecute), ("trusted", Timed)):
             nb = copy.deepcopy(sanitized)
             ep = cls(config=config, record_timing=True)
+            ep.trusted_cpu = {}
             wall, cpu = time.perf_counter(), _cpu()
             ep.preprocess(nb, copy.deepcopy(resources))
             per_notebook[mode].append((time.perf_counter() - wall, _cpu() - cpu))
@@ -84,19 +108,24 @@ def main() -> None:
                     per_question[mode][gid].append(_stamp(t["shell.execute_reply"]) - _stamp(t["iopub.execute_input"]))
                 else:
                     per_question[mode][gid].append(ep.trusted_seconds[gid])
+                    grader_cpu[gid].append(ep.trusted_cpu[gid])
                     if first_trusted is None:
                         first_trusted = (gid, ep.trusted_seconds[gid], ep.trusted_round_trips[gid])
             if mode == "trusted":
-                trips = ep.trusted_round_trips
+                trips, sizes = ep.trusted_round_trips, getattr(ep, "trusted_bytes", None)
     print(f"{a}: median of {args.repeat} runs each, alternating, same process "
           f"(first trusted test of the first run, {first_trusted[0]}: {first_trusted[1]:.2f} s incl. the grader's imports)")
-    print(f"{'question':<24} {'in-kernel s':>11} {'trusted s':>10} {'ratio':>6} {'round trips':>11}")
+    print(f"{'question':<24} {'in-kernel s':>11} {'trusted s':>10} {'ratio':>6} {'grader CPU s':>12} "
+          f"{'round trips':>11} {'MB moved':>8}")
     for t in tests:
         k, r = statistics.median(per_question["kernel"][t]), statistics.median(per_question["trusted"][t])
-        print(f"{t:<24} {k:>11.3f} {r:>10.3f} {r / k:>6.2f} {trips.get(t, 0):>11}")
+        print(f"{t:<24} {k:>11.3f} {r:>10.3f} {r / k:>6.2f} {statistics.median(grader_cpu[t]):>12.3f} "
+              f"{trips.get(t, 0):>11} {_mb(sizes, [t]):>8}")
     k = sum(statistics.median(per_question["kernel"][t]) for t in tests)
     r = sum(statistics.median(per_question["trusted"][t]) for t in tests)
-    print(f"{'all test cells':<24} {k:>11.3f} {r:>10.3f} {r / k:>6.2f} {sum(trips.values()):>11}")
+    cpu = sum(statistics.median(grader_cpu[t]) for t in tests)
+    print(f"{'all test cells':<24} {k:>11.3f} {r:>10.3f} {r / k:>6.2f} {cpu:>12.3f} {sum(trips.values()):>11} "
+          f"{_mb(sizes, tests):>8}")
     for mode in ("kernel", "trusted"):
         wall = statistics.median(w for w, _ in per_notebook[mode])
         cpu = statistics.median(c for _, c in per_notebook[mode])

@@ -495,7 +495,8 @@ class TrustedExecute(RobustExecute):
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         self._tests, self._master_error, self._transient = {}, None, None
-        self.trusted_seconds, self.trusted_round_trips = {}, {}  # grade_id -> seconds / round trips
+        # grade_id -> seconds / round trips / bytes both ways (sources, requests, buffers, answers)
+        self.trusted_seconds, self.trusted_round_trips, self.trusted_bytes = {}, {}, {}
         if info.get("assignment") and info.get("notebook"):
             path = self.master_path(info["assignment"], info["notebook"])
             try:
@@ -539,10 +540,13 @@ class TrustedExecute(RobustExecute):
                 del kc.execute
             self.nb.cells[self._index] = self._cell  # nbclient stores the cell it ran at the index
             self.trusted_round_trips[self._gid] = self.trusted_round_trips.get(self._gid, 0) + 1
+            sent = len(code) + sum(len(b) for b in buffers or []) + (len(json.dumps(request)) if request else 0)
+            self.trusted_bytes[self._gid] = self.trusted_bytes.get(self._gid, 0) + sent
         outputs = transient.get("outputs", [])
         if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in outputs):
             raise StudentCodeError("TimeoutError", "your code ran past this test's time limit and was interrupted")
         answers = [o["data"][MIME] for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+        self.trusted_bytes[self._gid] += sum(len(a) for a in answers if isinstance(a, str))
         if not answers or not isinstance(answers[-1], str) or len(answers[-1]) > MAX_RESULT_CHARS:
             errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
             raise StudentCodeError("NoAnswer", "the grader got no answer from your notebook's kernel"
@@ -640,8 +644,8 @@ class TrustedExecute(RobustExecute):
             raise lost.__cause__ from None  # RobustExecute records KernelDied / KernelHung
         finally:
             self.trusted_seconds[self._gid] = time.perf_counter() - start
-            self.log.debug("trusted test %s: %.3f s, %d round trips", self._gid, self.trusted_seconds[self._gid],
-                           self.trusted_round_trips.get(self._gid, 0))
+            self.log.debug("trusted test %s: %.3f s, %d round trips, %d bytes", self._gid, self.trusted_seconds[self._gid],
+                           self.trusted_round_trips.get(self._gid, 0), self.trusted_bytes.get(self._gid, 0))
         cell.execution_count = None
         self.nb.cells[cell_index] = cell
         return cell
