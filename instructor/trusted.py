@@ -38,7 +38,9 @@ tests). For each of those, the grader:
 Only a small, non-secret collector (:data:`AGENT`, installed again before each grade cell, run
 with ``store_history=False``) and the test inputs enter the kernel, so monkeypatching,
 ``sys.modules`` poisoning, input transformers, ``sys.settrace`` or a hidden traceback in the
-kernel change the student's own data at most, never a verdict; and ``In``, ``_i``, ``_ih``, ``Out`` and the kernel's history never hold a test.
+kernel change the student's own data at most, never a verdict; and ``In``, ``_i``, ``_ih``,
+``Out`` and the kernel's history never hold a test (nor a request: those travel outside the
+cells' sources).
 
 Two additions to the contract (the grading map), the smallest the existing masters needed:
 
@@ -75,7 +77,8 @@ from .robust_execute import RobustExecute
 
 #: The largest JSON text one answer of the kernel may be (characters).
 MAX_RESULT_CHARS = 64_000_000
-#: The mimetype of the collector's answers (display data of a transient cell).
+#: The mimetype of the collector's answers (display data of a transient cell), and the key of
+#: the grader's request in the metadata of the execute request that carries it.
 MIME = "application/x-instructor-trusted"
 _DTYPE_KINDS = "biufcU"  # bool, integers, floats, complex, str: nothing that holds objects
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
