@@ -137,6 +137,8 @@ class _HookedLoader:
         self.loader = loader
 
     def __getattr__(self, name):
+        if name == "loader":  # not yet set (a copy, an unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def create_module(self, spec):

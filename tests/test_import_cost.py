@@ -141,3 +141,10 @@ def test_source_lib_imported_after_keras_registers_at_once(saved_model):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert json.loads(proc.stdout.split("RESULT", 1)[1]) == ["AnnealedGradientNoise", "half_mse"]
     np.testing.assert_allclose(np.load(d / "pred.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_later_tensorflow_imports_with_fd_2_closed():
+    """Where fd 2 cannot be redirected (a daemon, a closed stderr) the hook runs TensorFlow's import as it is."""
+    proc = _run("import os, sys\nos.close(2)\nimport source_lib\nimport keras\n"
+                "print('ok', 'tensorflow' in sys.modules, 'source_lib.losses' in sys.modules)")
+    assert proc.returncode == 0 and proc.stdout == "ok True True\n"
