@@ -220,11 +220,14 @@ def swish(x, beta=1.0):
 def softplus(x):
     """Softplus, `softplus(x) = log(1 + exp(x))`, the lecture's zeta(x).
 
-    Mathematically `logaddexp(0, x)`. It is computed in two overflow-free
-    branches, `x + log1p(exp(-x))` for x > 0 and `log1p(exp(x))` for x <= 0,
-    each fed only its own half-line, so neither the value nor the gradient
-    overflows at |x| = 1e4, and the derivative at 0 is exactly sigmoid(0) = 0.5
-    (TensorFlow's `logaddexp` gradient is 0 at that single point).
+    Mathematically `logaddexp(0, x)`. It is computed overflow-free as
+    `max(x, 0) + log1p(exp(-|x|))`, that is `x + log1p(exp(-x))` for x > 0 and
+    `log1p(exp(x))` for x <= 0, with `max(x, 0)` and `-|x|` each taken by the
+    branch of its own half-line (`where`), so neither the value nor the
+    gradient overflows at |x| = 1e4, and the derivative at 0 is exactly
+    sigmoid(0) = 0.5 (TensorFlow's `logaddexp` gradient is 0 at that single
+    point; an `abs` would give 1 there). One `exp` and one `log1p` per element,
+    shared by the two half-lines.
 
     Args:
         x: Input tensor.
@@ -233,13 +236,10 @@ def softplus(x):
         - [Dugas et al., 2001](https://papers.nips.cc/paper/1920-incorporating-second-order-functional-knowledge-for-better-option-pricing)
     """
     zero = ops.zeros_like(x)
-    positive = ops.maximum(x, zero)
-    negative = ops.minimum(x, zero)
-    return ops.where(
-        x > 0,
-        positive + ops.log1p(ops.exp(-positive)),
-        ops.log1p(ops.exp(negative)),
-    )
+    positive = x > 0
+    # -|x|: -x where x > 0, else min(x, 0): slope 1 at 0 (the derivative there is 0.5), none at NaN
+    minus_abs = ops.where(positive, -x, ops.minimum(x, zero))
+    return ops.where(positive, x, zero) + ops.log1p(ops.exp(minus_abs))
 
 
 @_register
