@@ -228,13 +228,13 @@ def binary_cross_entropy(y_true, y_pred, from_logits=False):
     y_true, y_pred = _prepare(y_true, y_pred, name)
     _values_in(name, "y_true", _concrete(y_true), 0.0, 1.0)
     if from_logits:
-        per_output = ops.softplus(y_pred) - y_pred * y_true
-    else:
-        _values_in(name, "y_pred", _concrete(y_pred), 0.0, 1.0,
-                   " Probabilities a are expected; for logits z pass from_logits=True.")
-        a = _clip_probability(y_pred)
-        per_output = -(y_true * ops.log(a) + (1.0 - y_true) * ops.log1p(-a))
-    return ops.sum(per_output, axis=-1)
+        return ops.sum(ops.softplus(y_pred) - y_pred * y_true, axis=-1)
+    _values_in(name, "y_pred", _concrete(y_pred), 0.0, 1.0,
+               " Probabilities a are expected; for logits z pass from_logits=True.")
+    a = _clip_probability(y_pred)
+    # the minus after the sum: one negation per sample, not per output and again in the gradient
+    # (the same numbers, bitwise: negation is exact)
+    return -ops.sum(y_true * ops.log(a) + (1.0 - y_true) * ops.log1p(-a), axis=-1)
 
 
 def _is_integer_labels(y_true, y_pred) -> bool:
