@@ -75,7 +75,8 @@ from nbgrader import utils
 
 from .robust_execute import RobustExecute
 
-#: The largest JSON text one answer of the kernel may be (characters).
+#: The largest JSON text one answer of the kernel may be (characters; an array whose base64 alone
+#: would be longer, over 48 MB, is refused before it is encoded).
 MAX_RESULT_CHARS = 64_000_000
 #: The mimetype of the collector's answers (display data of a transient cell), and the key of
 #: the grader's request in the metadata of the execute request that carries it.
@@ -124,6 +125,9 @@ class _KernelLost(BaseException):
 #: the test's names are) and ``call`` (run a function on JSON arguments). Nothing in it is secret.
 AGENT = r'''
 class _TrustedCollector:
+    class ResultTooLarge(Exception):
+        pass
+
     def __init__(self, ns):
         import base64, builtins, json, sys
         self.ns, self.refs, self.builtins, self.json, self.sys, self.b64 = ns, {}, builtins, json, sys, base64
@@ -162,6 +166,8 @@ class _TrustedCollector:
                 raise TypeError("cannot send an array of dtype %s to the grader" % a.dtype)
             if a.dtype.kind == "U":
                 return {"A": [a.dtype.str, list(a.shape), a.ravel().tolist()]}
+            if a.nbytes > __LIMIT__ // 4 * 3:  # its base64 alone would be over the limit
+                raise self.ResultTooLarge("the result is larger than the grader accepts (%d bytes of arrays)" % a.nbytes)
             return {"A": [a.dtype.str, list(a.shape), self.b64.b64encode(a.tobytes()).decode("ascii")]}
         if callable(x):
             name = "#%d" % len(self.refs)
@@ -254,7 +260,8 @@ class _TrustedCollector:
             answer = {"ok": self.enc(value), "g": [self.enc(g.bit_generator.state) for g in gens]}
         except BaseException as exc:
             tb = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-            answer = {"err": [type(exc).__name__, str(exc)[:4000], "".join(tb)[-6000:]]}
+            tb = "" if isinstance(exc, self.ResultTooLarge) else "".join(tb)[-6000:]  # not the student's code
+            answer = {"err": [type(exc).__name__, str(exc)[:4000], tb]}
         self.send(answer)
 
 

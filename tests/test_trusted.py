@@ -499,6 +499,9 @@ def no_parent():  # from the next cell on, the request is gone before the collec
 def mute():  # the collector's answers go nowhere
     IPython.display._saved, IPython.display.publish_display_data = IPython.display.publish_display_data, lambda *a, **k: None
 
+def huge():  # 48.8 MB of float64: base64 over MAX_RESULT_CHARS
+    return np.zeros(6_100_000)
+
 def flood(x):  # floods the outputs with text and with fake answers before the real one
     print("noise\\n" * 100_000)
     for _ in range(200):
@@ -518,13 +521,14 @@ def test_a_broken_channel_costs_only_the_test_it_breaks(tmp_path):
     ok = "assert f(2) == 4\n'ok'"
     tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_parent": "no_parent()\nf(1)",
              "after_no_parent": ok, "mute": "mute()\nf(1)", "after_mute": ok, "flood": "assert flood(2) == 6\n'ok'",
-             "after_flood": ok}
+             "after_flood": ok, "huge": "huge()", "after_huge": ok}
     student = ["import numpy as np\n" + STUDENT_SABOTAGE]
     for gid in tests:
         student += [(gid,)] + ([MEND] if gid in ("no_parent", "mute") else [])
     outputs = _trusted_outputs(tmp_path, student, tests)
-    for gid in ("before", "after_cut", "after_no_parent", "after_mute", "flood", "after_flood"):
+    for gid in ("before", "after_cut", "after_no_parent", "after_mute", "flood", "after_flood", "after_huge"):
         assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["'ok'"], (gid, outputs[gid])
     for gid in ("cut", "no_parent", "mute"):
         errors = _errors(outputs[gid])
         assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader"), (gid, errors)
+    assert _errors(outputs["huge"]) == ["ResultTooLarge: the result is larger than the grader accepts (48800000 bytes of arrays)"]
