@@ -536,7 +536,7 @@ class TrustedExecute(RobustExecute):
         """
         transient = NotebookNode(cell_type="code", source=code, metadata=NotebookNode(), outputs=[],
                                  execution_count=None)
-        self._transient = transient
+        self._transient, self._reply_status = transient, None
         kc = self.kc
         if request is not None:
             kc.execute = self._execute_with(request, buffers or [])  # for this one execute request
@@ -559,12 +559,22 @@ class TrustedExecute(RobustExecute):
         self.trusted_bytes[self._gid] += sum(len(a) for a in answers if isinstance(a, str))
         if not answers or not isinstance(answers[-1], str) or len(answers[-1]) > MAX_RESULT_CHARS:
             errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+            self.log.warning("trusted test %s: no answer to round trip %d (reply %s; outputs %s)", self._gid,
+                             self.trusted_round_trips[self._gid], self._reply_status,
+                             [o.get("output_type") for o in outputs][:20])
+            why = errors[-1][:300] if errors else (f"its reply: {self._reply_status}" if self._reply_status else "")
             raise StudentCodeError("NoAnswer", "the grader got no answer from your notebook's kernel"
-                                   + (f" ({errors[-1][:300]})" if errors else ""))
+                                   + (f" ({why})" if why else ""))
         try:
             return json.loads(answers[-1])
         except (ValueError, RecursionError):
             raise StudentCodeError("NoAnswer", "the grader got a malformed answer from your notebook's kernel") from None
+
+    def on_cell_executed(self, **kwargs):
+        """nbgrader's hook, which also notes the status of a round trip's reply (for a NoAnswer)."""
+        if getattr(self, "_transient", None) is not None and kwargs.get("cell") is self._transient:
+            self._reply_status = ((kwargs.get("execute_reply") or {}).get("content") or {}).get("status")
+        return super().on_cell_executed(**kwargs)
 
     def _execute_with(self, request: dict, buffers: list):
         """``KernelClient.execute`` whose execute request also carries ``request`` in its metadata
