@@ -1,11 +1,13 @@
 """Grade cells are decided in the grader process (instructor/trusted.py, issue 10 section 2).
 
-The fast tests check the wire (JSON both ways, dtype and shape kept, nothing but plain data
-accepted), the free names of a test, and the static flags. The slow ones grade a small class
-through the real pipeline (scratch course, release, submitted/, autograde, feedback,
-collect_grades): every in-kernel attack on blank work scores 0, the same attacks beside correct
-work cost nothing, honest but unusual work gets full marks unflagged, and no feedback page shows
-a hidden test. Expected scores come from the master's rubric, never from the grader's output.
+The fast tests check the wire (JSON both ways, arrays byte for byte with dtype and shape,
+nothing but plain data accepted, malformed answers refused), the free names of a test, and the
+static flags. The slow ones run TrustedExecute on small masters through a real sandboxed kernel
+(arrays of every allowed kind both ways; a channel the student breaks costs only that test),
+and grade a small class through the real pipeline (scratch course, release, submitted/,
+autograde, feedback, collect_grades): every in-kernel attack on blank work scores 0, the same
+attacks beside correct work cost nothing, honest but unusual work gets full marks unflagged,
+and no feedback page shows a hidden test. Expected scores come from the master's rubric, never from the grader's output.
 """
 
 from __future__ import annotations
