@@ -12,12 +12,22 @@ all of these hold:
 * the master's cell is read-only (locked), not graded and not a solution cell;
 * the submission's cell with the same ``grade_id`` has exactly the master's source (nbgrader's
   ``OverwriteCells`` has put it back already; a student's copy elsewhere is still run);
-* nothing that runs after it reads a name it binds: every later code cell of the submission
-  and of the master (the trusted grader runs the master's tests, hidden ones included) is
-  parsed, IPython syntax included, and every global name it may read counts (at top level,
-  and inside its functions, classes and comprehensions). A later cell that cannot be parsed, or that reaches names dynamically (``globals``,
-  ``eval``, ``exec``, ``vars``, ``sys.modules``, ``get_ipython`` and the magics that become it,
-  ...), keeps the cell running.
+* every code cell of the submission can be parsed (IPython syntax included) and names what it
+  reads and binds (:func:`facts`: no ``globals()``, ``exec``, ``sys.modules``, ``import
+  __main__``, magics, star imports, IPython's history ``_15``...), the master's own cells
+  excepted;
+* nothing that runs after it may read what it changes. It changes the names it binds, and,
+  through what it calls, the student's state: the globals that the functions it calls use,
+  and those functions themselves, whenever they may hold state (anything but imports,
+  undecorated defs and lambdas with constant defaults, and constants: a counter, a cache, a
+  mutable default, a function attribute, a wrapped function). A later cell, of the submission
+  or of the master (the trusted grader runs the master's tests, hidden ones included), may
+  read every global it references or deletes, and everything the functions of the cells that
+  bind those names use, again and again (a helper defined early and called late).
+
+Not seen: the state of modules (NumPy's global generator, matplotlib's figures, TensorFlow once
+imported), of modules the student imports, and changes to the arguments it passes (a
+``backprop_speeds`` that changes its ``x`` has done so in every earlier call already).
 
 The skipped cell gets one stdout line that says so (the feedback page shows it). In the
 student's own kernel nothing changes. ``c.RobustExecute.skip_informational = False`` runs every
@@ -30,18 +40,26 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import symtable
 from functools import lru_cache
+from typing import NamedTuple
 
 from nbformat.notebooknode import NotebookNode
 
 #: The cell tag that marks a read-only cell as informational (not needed for grading).
 TAG = "informational"
-#: Builtins and IPython names through which code reads variables it does not name.
-DYNAMIC = frozenset({"globals", "locals", "vars", "eval", "exec", "__import__", "get_ipython", "__builtins__",
-                     "__dict__", "modules", "_ih", "_oh", "In", "Out"})
+#: Names, attributes and modules through which code reaches variables it does not name.
+DYNAMIC = frozenset({"globals", "locals", "vars", "dir", "eval", "exec", "setattr", "delattr", "__import__",
+                     "import_module", "get_ipython", "user_ns", "__builtins__", "builtins", "__main__", "__dict__",
+                     "__globals__", "modules", "_getframe", "currentframe", "f_globals", "f_locals", "_ih", "_oh",
+                     "In", "Out"})
+#: IPython's history (``_``, ``_i``, ``_15``, ``_i15``...): a left-out cell takes no execution
+#: count, so what these name shifts.
+HISTORY = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|_[ido]h")
 NOTE = ("[not run by the grader: a read-only, informational cell that no graded cell depends on. "
         "Run it in your notebook to see its output.]\n")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def _python(source: str) -> str:
@@ -51,30 +69,21 @@ def _python(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def bound_names(source: str) -> frozenset[str] | None:
-    """The names a cell binds at top level (assignments, imports, defs, loop targets), or
-    ``None`` if it cannot be parsed."""
-    try:
-        tree = ast.parse(_python(source))
-    except SyntaxError:
-        return None
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return frozenset(names)
+class Facts(NamedTuple):
+    """What a cell's code may do with the notebook's global names (:func:`facts`)."""
+
+    reads: frozenset  #: what its top level references or deletes, and ``deferred``
+    deferred: frozenset  #: the globals its functions, classes, lambdas, comprehensions use or assign
+    binds: frozenset  #: the globals it binds, or changes: the ``x`` of ``x.a = 1``, ``x[i] = 1``
+    plain: frozenset  #: those it binds only to something stateless: an import, a plain def (``_plain``)
+    calls: frozenset  #: the root name of everything it calls: ``f`` of ``f(x)``, ``a.b.c()``, ``f(x)(y)``
 
 
 @lru_cache(maxsize=4096)
-def read_names(source: str) -> frozenset[str] | None:
-    """The global names a cell may read: every name its top level references (even one it also
-    assigns: it may read it first) and every global a function, class or comprehension in it
-    references; ``None`` if the cell cannot be parsed or reaches names dynamically (a name or
-    attribute in :data:`DYNAMIC`, e.g. ``globals()``, ``sys.modules``).
+def facts(source: str) -> Facts | None:
+    """What the cell ``source`` reads, binds and calls (:class:`Facts`), or ``None`` if it
+    cannot be parsed, star-imports, reaches names out of sight (a name, attribute or imported
+    module in :data:`DYNAMIC`; the magics become ``get_ipython()``) or reads :data:`HISTORY`.
 
     Reference: https://docs.python.org/3/library/symtable.html
     """
@@ -84,23 +93,78 @@ def read_names(source: str) -> frozenset[str] | None:
         top = symtable.symtable(python, "<cell>", "exec")
     except (SyntaxError, ValueError):
         return None
-    touched = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    touched |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    if touched & DYNAMIC:
+    nodes = list(ast.walk(tree))
+    imports = [n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
+    if any(a.name == "*" for n in imports for a in n.names):
         return None
-    names, todo = {s.get_name() for s in top.get_symbols() if s.is_referenced()}, list(top.get_children())
+    touched = {n.id for n in nodes if isinstance(n, ast.Name)} | {n.attr for n in nodes if isinstance(n, ast.Attribute)}
+    touched |= {part for n in imports for a in n.names for part in f"{getattr(n, 'module', '')}.{a.name}".split(".")}
+    inner, todo = set(), list(top.get_children())
     while todo:
         table = todo.pop()
         todo.extend(table.get_children())
-        names |= {s.get_name() for s in table.get_symbols() if s.is_referenced() and s.is_global()}
-    return frozenset(names)
+        inner |= {s for s in table.get_symbols() if s.is_global() and (s.is_referenced() or s.is_assigned())}
+    deferred = {s.get_name() for s in inner}
+    reads = {s.get_name() for s in top.get_symbols() if s.is_referenced()} | deferred
+    reads |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Del)}  # del reads the name
+    if touched & DYNAMIC or any(HISTORY.fullmatch(name) for name in reads):
+        return None
+    changed = reads & {_root(n) for n in nodes if isinstance(n, (ast.Attribute, ast.Subscript))
+                       and not isinstance(n.ctx, ast.Load)}
+    binds = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    binds |= {s.get_name() for s in inner if s.is_assigned()} | changed  # global x; x = ...
+    calls = {_root(n) for n in nodes if isinstance(n, ast.Call)} - {None}
+    return Facts(*map(frozenset, (reads, deferred, binds, _plain(tree) - changed, calls)))
+
+
+def read_names(source: str) -> frozenset[str] | None:
+    """The global names the cell ``source`` may read (:attr:`Facts.reads`), or ``None``."""
+    found = facts(source)
+    return found and found.reads
+
+
+def _root(node) -> str | None:
+    """The name at the root of ``a.b[c](d).e``, or ``None`` (``"".join``, ``(lambda: f)()``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _plain(tree) -> set:
+    """The names ``tree`` binds only by top-level imports, ``name = constant``, and undecorated
+    defs and ``name = lambda`` whose defaults are constants: names of things with no state."""
+    plain, sites = set(), set()
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else node
+        value = node.value if target is not node else node
+        args = value.args.defaults + value.args.kw_defaults if isinstance(value, (ast.Lambda, *_DEFS)) else []
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            plain.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif (isinstance(target, (ast.Name, *_DEFS)) and isinstance(value, (ast.Constant, ast.Lambda, *_DEFS))
+              and not getattr(value, "decorator_list", None) and all(d is None or isinstance(d, ast.Constant) for d in args)):
+            plain.add(getattr(target, "id", None) or target.name)
+            sites.add(target)
+    others = {getattr(n, "id", None) or n.name for n in ast.walk(tree) if n not in sites and (isinstance(
+        n, (ast.ClassDef, *_DEFS)) or isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load))}
+    return plain - others
+
+
+def _closure(names, uses: dict) -> set:
+    """``names`` and, again and again, what the functions of the cells that bind them use."""
+    seen, todo = set(names), list(names)
+    while todo:
+        for name in uses.get(todo.pop(), ()):
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
 
 
 def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, bound names)}, [code sources in order])
+_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, index)}, [code sources in order])
 
 
 def tagged_cells(path: str) -> tuple[dict, list]:
@@ -146,15 +210,25 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
         return None
     if gid not in tagged or cell.source != tagged[gid][0]:
         return None
-    bound = bound_names(cell.source)
-    if bound is None:
+    cells = [c.source for c in nb.cells if c.cell_type == "code"]
+    found = [facts(source) for source in cells]
+    if any(f is None and source not in master_code for f, source in zip(found, cells)):
+        return None  # it, or a student's cell, binds names out of sight (%run, exec, globals()...)
+    uses, state = {}, set()
+    for f in filter(None, found):
+        for name in f.binds:
+            uses.setdefault(name, set()).update(f.deferred)
+        state |= f.binds - f.plain
+    own = facts(cell.source)
+    if own is None:
         return None
-    later = [c.source for c in nb.cells[index + 1:] if c.cell_type == "code"] + master_code[tagged[gid][1] + 1:]
-    for source in later:
-        reads = read_names(source)
-        if reads is None or reads & bound:
-            return None
-    return f"informational cell {gid!r}: no later cell reads {', '.join(sorted(bound)) or 'anything it binds'}"
+    # what it calls, and the functions it hands on (sorted(key=f)), may change state they use
+    changed = own.binds | (state & (_closure(own.calls, uses) | _closure(own.reads, uses) - own.reads))
+    later = [facts(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
+    later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]
+    if None in later or changed & _closure(set().union(*(f.reads for f in later)), uses):
+        return None
+    return f"informational cell {gid!r}: no later cell reads {', '.join(sorted(changed)) or 'anything it changes'}"
 
 
 def skipped_output() -> list:
