@@ -25,8 +25,12 @@ all of these hold:
   read every global it references or deletes, and everything the functions of the cells that
   bind those names use, again and again (a helper defined early and called late).
 
-Not seen: the state of modules (NumPy's global generator, matplotlib's figures, TensorFlow once
-imported), of modules the student imports, and changes to the arguments it passes (a
+The state of modules is not followed, but for the stdlib's ``random``, whose global generator
+``import tensorflow`` draws from: a later cell that uses it keeps the cell running. (ps3's
+comparison leaves NumPy's global generator, matplotlib's figures and rcParams, ``np.geterr``
+and ``x_train`` as they were; it adds modules, warning filters and TensorFlow's environment
+variables.) Not seen either: the code of modules the student imports, a function that it hands
+on (rather than calls) keeping state of its own, and changes to the arguments it passes (a
 ``backprop_speeds`` that changes its ``x`` has done so in every earlier call already).
 
 The skipped cell gets one stdout line that says so (the feedback page shows it). In the
@@ -77,6 +81,7 @@ class Facts(NamedTuple):
     binds: frozenset  #: the globals it binds, or changes: the ``x`` of ``x.a = 1``, ``x[i] = 1``
     plain: frozenset  #: those it binds only to something stateless: an import, a plain def (``_plain``)
     calls: frozenset  #: the root name of everything it calls: ``f`` of ``f(x)``, ``a.b.c()``, ``f(x)(y)``
+    shared: frozenset  #: those it binds to the stdlib's global generator (``import random``): imports draw from it
 
 
 @lru_cache(maxsize=4096)
@@ -114,7 +119,9 @@ def facts(source: str) -> Facts | None:
     binds = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
     binds |= {s.get_name() for s in inner if s.is_assigned()} | changed  # global x; x = ...
     calls = {_root(n) for n in nodes if isinstance(n, ast.Call)} - {None}
-    return Facts(*map(frozenset, (reads, deferred, binds, _plain(tree) - changed, calls)))
+    shared = {(a.asname or a.name).split(".")[0] for n in imports for a in n.names
+              if (getattr(n, "module", None) or a.name).split(".")[0] == "random"}
+    return Facts(*map(frozenset, (reads, deferred, binds, _plain(tree) - changed, calls, shared)))
 
 
 def read_names(source: str) -> frozenset[str] | None:
@@ -224,6 +231,7 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
         return None
     # what it calls, and the functions it hands on (sorted(key=f)), may change state they use
     changed = own.binds | (state & (_closure(own.calls, uses) | _closure(own.reads, uses) - own.reads))
+    changed |= set().union(*(f.shared for f in found if f))  # importing TensorFlow draws from random's generator
     later = [facts(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
     later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]
     if None in later or changed & _closure(set().union(*(f.reads for f in later)), uses):

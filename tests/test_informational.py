@@ -273,3 +273,15 @@ def test_a_function_it_hands_on_rather_than_calls_counts_as_called(tmp_path):
     counting = _answered(("append", "init_network", "ranked = []\ndef rank(s):\n    ranked.append(s)\n    return -s"),
                          ("append", "keras_comparison", extra), ("append", "remedies", "print(len(ranked))"))
     assert I.skip_reason(counting, _index(counting, "keras_comparison"), str(path)) is None
+
+
+@pytest.mark.parametrize("early, late", [("import random\nrandom.seed(0)", "print(random.random())"),
+                                         ("from random import shuffle as mix", "mix([1, 2, 3])"),
+                                         ("import random as r", "print(r.gauss(0, 1))")])
+def test_the_stdlib_random_generator_counts_as_changed(early, late):
+    """``import tensorflow`` draws from ``random``'s global generator (checked in a fresh process): a student who
+    seeds it early and draws from it after the comparison gets other numbers if the comparison is left out."""
+    assert _skipped(_answered(("append", "init_network", early), ("append", "remedies", late))) is None
+    assert _skipped(_answered(("append", "init_network", early)))  # imported, not used later
+    assert _skipped(_answered(("append", "init_network", "import numpy.random as random\nfrom os import path"),
+                              ("append", "remedies", "print(random.rand(), path.sep)")))  # NumPy's is left as it was
