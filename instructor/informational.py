@@ -12,26 +12,22 @@ all of these hold:
 * the master's cell is read-only (locked), not graded and not a solution cell;
 * the submission's cell with the same ``grade_id`` has exactly the master's source (nbgrader's
   ``OverwriteCells`` has put it back already; a student's copy elsewhere is still run);
-* every code cell of the submission can be parsed (IPython syntax included) and names what it
-  reads and binds (:func:`facts`: no ``globals()``, ``exec``, ``sys.modules``, ``import
-  __main__``, magics, star imports, IPython's history ``_15``...), the master's own cells
-  excepted;
-* nothing that runs after it may read what it changes. It changes the names it binds, and,
-  through what it calls, the student's state: the globals that the functions it calls use,
-  and those functions themselves, whenever they may hold state (anything but imports,
-  undecorated defs and lambdas with constant defaults, and constants: a counter, a cache, a
-  mutable default, a function attribute, a wrapped function). A later cell, of the submission
-  or of the master (the trusted grader runs the master's tests, hidden ones included), may
-  read every global it references or deletes, and everything the functions of the cells that
-  bind those names use, again and again (a helper defined early and called late).
+* every code cell of the submission but the master's own says what it reads and binds
+  (:func:`facts`: it parses, IPython syntax included, with no ``globals()``, ``exec``,
+  ``sys.modules``, ``import __main__``, magic, star import or IPython history ``_15``...);
+* nothing that runs after it may read what it changes: the names it binds and the state that
+  the student's functions it calls keep (a counter, a cache, a mutable default, a function
+  attribute, a wrapper: anything but imports, constants, and undecorated functions with
+  constant defaults), and the stdlib's ``random``, whose generator ``import tensorflow``
+  draws from. A later cell, of the submission or of the master (the trusted grader runs the
+  master's tests, hidden ones included), may read what it references or deletes, and, again
+  and again, all that the cells binding those names read, their functions included (a helper
+  defined early and called late, an object made early from a class that reads the name).
 
-The state of modules is not followed, but for the stdlib's ``random``, whose global generator
-``import tensorflow`` draws from: a later cell that uses it keeps the cell running. (ps3's
-comparison leaves NumPy's global generator, matplotlib's figures and rcParams, ``np.geterr``
-and ``x_train`` as they were; it adds modules, warning filters and TensorFlow's environment
-variables.) Not seen either: the code of modules the student imports, a function that it hands
-on (rather than calls) keeping state of its own, and changes to the arguments it passes (a
-``backprop_speeds`` that changes its ``x`` has done so in every earlier call already).
+Not followed: other modules' state (ps3's comparison, measured, leaves NumPy's generator,
+matplotlib, ``np.geterr`` and ``x_train`` as they were), the code of the student's own modules,
+the state of a function it hands on (``sorted(key=f)``) rather than calls, and changes to its
+arguments (a ``backprop_speeds`` that changes its ``x`` has done so in every earlier call).
 
 The skipped cell gets one stdout line that says so (the feedback page shows it). In the
 student's own kernel nothing changes. ``c.RobustExecute.skip_informational = False`` runs every
@@ -124,12 +120,6 @@ def facts(source: str) -> Facts | None:
     return Facts(*map(frozenset, (reads, deferred, binds, _plain(tree) - changed, calls, shared)))
 
 
-def read_names(source: str) -> frozenset[str] | None:
-    """The global names the cell ``source`` may read (:attr:`Facts.reads`), or ``None``."""
-    found = facts(source)
-    return found and found.reads
-
-
 def _root(node) -> str | None:
     """The name at the root of ``a.b[c](d).e``, or ``None`` (``"".join``, ``(lambda: f)()``)."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
@@ -138,26 +128,27 @@ def _root(node) -> str | None:
 
 
 def _plain(tree) -> set:
-    """The names ``tree`` binds only by top-level imports, ``name = constant``, and undecorated
-    defs and ``name = lambda`` whose defaults are constants: names of things with no state."""
+    """The names ``tree`` binds only to things without state of their own: by top-level
+    imports, ``name = constant``, and undecorated defs and ``name = lambda`` with constant defaults."""
     plain, sites = set(), set()
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else node
-        value = node.value if target is not node else node
-        args = value.args.defaults + value.args.kw_defaults if isinstance(value, (ast.Lambda, *_DEFS)) else []
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             plain.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif (isinstance(target, (ast.Name, *_DEFS)) and isinstance(value, (ast.Constant, ast.Lambda, *_DEFS))
-              and not getattr(value, "decorator_list", None) and all(d is None or isinstance(d, ast.Constant) for d in args)):
-            plain.add(getattr(target, "id", None) or target.name)
-            sites.add(target)
+            continue
+        one = isinstance(node, ast.Assign) and len(node.targets) == 1
+        site, value = (node.targets[0], node.value) if one else (node, node)
+        if isinstance(site, (ast.Name, *_DEFS)) and (isinstance(value, ast.Constant) or isinstance(
+                value, (ast.Lambda, *_DEFS)) and not getattr(value, "decorator_list", None) and all(
+                d is None or isinstance(d, ast.Constant) for d in value.args.defaults + value.args.kw_defaults)):
+            plain.add(getattr(site, "id", None) or site.name)
+            sites.add(site)
     others = {getattr(n, "id", None) or n.name for n in ast.walk(tree) if n not in sites and (isinstance(
         n, (ast.ClassDef, *_DEFS)) or isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load))}
-    return plain - others
+    return plain - others  # bound elsewhere too, to anything
 
 
 def _closure(names, uses: dict) -> set:
-    """``names`` and, again and again, what the functions of the cells that bind them use."""
+    """``names`` and, again and again, ``uses[name]`` of each name found."""
     seen, todo = set(names), list(names)
     while todo:
         for name in uses.get(todo.pop(), ()):
@@ -221,10 +212,11 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     found = [facts(source) for source in cells]
     if any(f is None and source not in master_code for f, source in zip(found, cells)):
         return None  # it, or a student's cell, binds names out of sight (%run, exec, globals()...)
-    uses, state = {}, set()
+    uses, feeds, state = {}, {}, set()  # name -> what the functions of the cells binding it use; all those cells read
     for f in filter(None, found):
         for name in f.binds:
             uses.setdefault(name, set()).update(f.deferred)
+            feeds.setdefault(name, set()).update(f.reads)  # t = Tracker(): t.report() runs Tracker's code
         state |= f.binds - f.plain
     own = facts(cell.source)
     if own is None:
@@ -234,7 +226,7 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     changed |= set().union(*(f.shared for f in found if f))  # importing TensorFlow draws from random's generator
     later = [facts(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
     later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]
-    if None in later or changed & _closure(set().union(*(f.reads for f in later)), uses):
+    if None in later or changed & _closure(set().union(*(f.reads for f in later)), feeds):
         return None
     return f"informational cell {gid!r}: no later cell reads {', '.join(sorted(changed)) or 'anything it changes'}"
 

@@ -29,8 +29,8 @@ PS3 = "ps3_vanishing_gradient"
     ("cmp = 2\nprint(cmp)", {"cmp", "print"}),  # assigned, but maybe read first: counted
     ("def f(a=cmp):\n    return a", {"cmp"}),
 ])
-def test_read_names_finds_every_global_a_cell_may_read(source, reads):
-    assert I.read_names(source) == reads
+def test_facts_finds_every_global_a_cell_may_read(source, reads):
+    assert I.facts(source).reads == reads
 
 
 @pytest.mark.parametrize("source", [
@@ -42,8 +42,8 @@ def test_read_names_finds_every_global_a_cell_may_read(source, reads):
     "%who",  # IPython magics become get_ipython() calls
     "!echo $cmp",
 ])
-def test_read_names_gives_up_on_what_it_cannot_see_through(source):
-    assert I.read_names(source) is None
+def test_facts_gives_up_on_what_it_cannot_see_through(source):
+    assert I.facts(source) is None
 
 
 def _submission():
@@ -97,7 +97,7 @@ def test_a_hidden_test_reading_the_cells_names_keeps_it_running(tmp_path):
     master = nbformat.read(MASTER, as_version=4)
     test = next(c for c in master.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_remedies")
     test.source = test.source.replace("### END HIDDEN TESTS", "assert keras_speeds is not None\n    ### END HIDDEN TESTS")
-    assert "keras_speeds" in I.read_names(test.source)  # parsed, and read
+    assert "keras_speeds" in I.facts(test.source).reads  # parsed, and read
     path = tmp_path / "master.ipynb"
     nbformat.write(master, path)
     nb = _submission()
@@ -108,10 +108,14 @@ def test_a_hidden_test_reading_the_cells_names_keeps_it_running(tmp_path):
 
 
 def _answered(*edits):
-    """ps3 answered from the master, with ``(how, grade_id, code)`` edits (instructor.submissions' helpers)."""
+    """ps3 answered from the master, with ``(how, grade_id, code)`` edits: instructor.submissions' helpers, or
+    ``"insert"``, a new cell of the student's after that one."""
     nb = S.filled(ROOT, PS3)
     for how, gid, code in edits:
-        nb = getattr(S, how)(nb, gid, code)
+        if how == "insert":
+            nb.cells.insert(_index(nb, gid) + 1, nbformat.v4.new_code_cell(code))
+        else:
+            nb = getattr(S, how)(nb, gid, code)
     return nb
 
 
@@ -125,14 +129,19 @@ def test_the_answered_notebook_skips_it():
 
 @pytest.mark.parametrize("edits", [
     # a helper written early (def, lambda, method, generator) and called after the comparison
-    [("append", "init_network", "def agreement():\n    return max(abs(your_speeds - keras_speeds) / keras_speeds)"),
+    [("insert", "init_network", "def agreement():\n    return max(abs(your_speeds - keras_speeds) / keras_speeds)"),
      ("prepend", "remedies", "print(agreement())")],
-    [("append", "init_network", "agreement = lambda: keras_speeds / your_speeds"), ("prepend", "remedies", "print(agreement())")],
-    [("append", "init_network", "class Report:\n    def show(self):\n        return keras_model.summary()"),
+    [("insert", "init_network", "agreement = lambda: keras_speeds / your_speeds"), ("prepend", "remedies", "print(agreement())")],
+    [("insert", "init_network", "class Report:\n    def show(self):\n        return keras_model.summary()"),
      ("append", "remedies", "Report().show()")],
-    [("append", "init_network", "late = (keras_speeds[i] for i in range(4))"), ("append", "remedies", "print(list(late))")],
-    [("append", "init_network", "def last_bias():\n    return b"), ("append", "remedies", "print(last_bias())")],  # its loop's b
+    [("insert", "init_network", "late = (keras_speeds[i] for i in range(4))"), ("append", "remedies", "print(list(late))")],
+    [("insert", "init_network", "def last_bias():\n    return b"), ("append", "remedies", "print(last_bias())")],  # its loop's b
     [("prepend", "remedies", "del keras_model  # free the comparison's model before the long loop")],
+    # an object made early from a class or a factory that reads it
+    [("insert", "init_network", "class Tracker:\n    def report(self):\n        return keras_speeds"),
+     ("insert", "backprop_speeds", "tracker = Tracker()"), ("append", "remedies", "print(tracker.report())")],
+    [("insert", "init_network", "def make():\n    return lambda: keras_speeds"), ("insert", "backprop_speeds", "late = make()"),
+     ("append", "remedies", "print(late())")],
 ])
 def test_a_later_cell_that_reaches_its_names_through_a_function_or_del_keeps_it_running(edits):
     """A later cell that calls a function defined anywhere in the notebook may read what the function reads:
@@ -281,7 +290,7 @@ def test_a_function_it_hands_on_rather_than_calls_counts_as_called(tmp_path):
 def test_the_stdlib_random_generator_counts_as_changed(early, late):
     """``import tensorflow`` draws from ``random``'s global generator (checked in a fresh process): a student who
     seeds it early and draws from it after the comparison gets other numbers if the comparison is left out."""
-    assert _skipped(_answered(("append", "init_network", early), ("append", "remedies", late))) is None
-    assert _skipped(_answered(("append", "init_network", early)))  # imported, not used later
-    assert _skipped(_answered(("append", "init_network", "import numpy.random as random\nfrom os import path"),
+    assert _skipped(_answered(("insert", "init_network", early), ("append", "remedies", late))) is None
+    assert _skipped(_answered(("insert", "init_network", early)))  # imported, not used later
+    assert _skipped(_answered(("insert", "init_network", "import numpy.random as random\nfrom os import path"),
                               ("append", "remedies", "print(random.rand(), path.sep)")))  # NumPy's is left as it was
