@@ -92,7 +92,7 @@ def facts(source: str) -> Facts | None:
         python = _python(source)
         tree = ast.parse(python)
         top = symtable.symtable(python, "<cell>", "exec")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: the kernel fails it too
         return None
     nodes = list(ast.walk(tree))
     imports = [n for n in nodes if isinstance(n, (ast.Import, ast.ImportFrom))]

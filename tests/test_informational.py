@@ -294,3 +294,12 @@ def test_the_stdlib_random_generator_counts_as_changed(early, late):
     assert _skipped(_answered(("insert", "init_network", early)))  # imported, not used later
     assert _skipped(_answered(("insert", "init_network", "import numpy.random as random\nfrom os import path"),
                               ("append", "remedies", "print(random.rand(), path.sep)")))  # NumPy's is left as it was
+
+
+@pytest.mark.parametrize("cell", ["x = " + "+".join(["a"] * 100_000), "x = " + "-" * 100_000 + "1", "x = 1\0"])
+def test_a_cell_the_analysis_cannot_parse_keeps_it_running_and_never_raises(cell):
+    """Deep nesting makes the parser raise RecursionError or MemoryError: in the grader that would fail the whole
+    submission's grading (preprocess_cell does not catch it). It runs instead, and fails in the kernel as it did
+    in the student's."""
+    for where in ("init_network", "remedies"):
+        assert _skipped(_answered(("insert", where, cell))) is None
