@@ -1,8 +1,11 @@
-"""Shared test helpers. Nothing here touches the network."""
+"""Shared test helpers. Nothing here touches the network, but for starting tests/test_colab_path.py's
+venv build (PyPI, or pip's cache) when the selected tests need it."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +18,43 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# tests/test_colab_path.py's venv build, started at collection: (process, its directory)
+COLAB_VENV = pytest.StashKey[tuple]()
+
+
+def _needs_colab_venv(item) -> bool:
+    return item.path.name == "test_colab_path.py" and "colab_python" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run tests/test_colab_path.py last (its tests in their own order), so that its venv, whose
+    build starts before the first test, has the whole session before it to download in."""
+    colab = [item for item in items if item.path.name == "test_colab_path.py"]
+    if colab and len(colab) < len(items):
+        items[:] = [item for item in items if item.path.name != "test_colab_path.py"] + colab
+
+
+def pytest_collection_finish(session):
+    """Start building the Colab-like venv (tests/test_colab_path.py) in the background as soon as
+    the selected tests are known and one of them needs it. Not under pytest-xdist (each worker
+    collects every test; the fixture builds the venv in the worker that runs them), nor with
+    ``--collect-only``."""
+    config = session.config
+    if config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER") or COLAB_VENV in config.stash:
+        return
+    needing = [item for item in session.items if _needs_colab_venv(item)]
+    if needing:
+        base = config._tmp_path_factory.mktemp("colab_venv")  # what the tmp_path_factory fixture hands out
+        config.stash[COLAB_VENV] = (needing[0].module.start_colab_venv(base), base)
+
+
+def pytest_sessionfinish(session):
+    """A venv build still running when the session ends (stopped early, interrupted) is killed."""
+    build = session.config.stash.get(COLAB_VENV, None)
+    if build is not None and build[0].poll() is None:
+        os.killpg(build[0].pid, signal.SIGKILL)
+        build[0].wait()
 
 
 def predict_in_fresh_process(models: dict, x: np.ndarray, tmp_path: Path) -> dict:
@@ -46,3 +86,34 @@ def predict_in_fresh_process(models: dict, x: np.ndarray, tmp_path: Path) -> dic
 def fresh_process_predict(tmp_path):
     """Fixture form of :func:`predict_in_fresh_process`."""
     return lambda models, x: predict_in_fresh_process(models, x, tmp_path)
+
+
+# The fewest figures each lecture draws: a cell that stops drawing loses a slide's picture.
+LECTURE_MIN_FIGURES = {"01_activation_functions.ipynb": 10, "02_loss_functions.ipynb": 8,
+                       "03_vanishing_gradient.ipynb": 12}
+
+
+def assert_lecture_ran_clean(nb, name: str) -> None:
+    """Assert what every execution of a lecture notebook must show, wherever it ran.
+
+    Checked on the outputs of an executed notebook: no error, nothing at all on stderr (red text:
+    TensorFlow's start-up lines, Python warnings, pip's complaints), at least
+    ``LECTURE_MIN_FIGURES[name]`` figures, the device report, the MNIST line saying where the
+    digits came from, and no ``nan`` printed. tests/test_lectures.py asserts it on the run in
+    this environment, tests/test_colab_path.py on the student copy in the Colab-like one.
+
+    Args:
+        nb: the executed notebook (``nbformat.NotebookNode``).
+        name: its file name, a key of ``LECTURE_MIN_FIGURES``.
+    """
+    outputs = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs]
+    errors = [o for _, o in outputs if o.output_type == "error"]
+    assert errors == [], f"{name}: " + "\n".join(f"{e.ename}: {e.evalue}" for e in errors)
+    red = {i: o.text for i, o in outputs if o.output_type == "stream" and o.name == "stderr"}
+    assert red == {}, f"{name}: stderr output in cells {sorted(red)}: {red}"
+    figures = [o for _, o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= LECTURE_MIN_FIGURES[name], (name, len(figures))
+    text = "".join(o.get("text", "") for _, o in outputs if o.output_type == "stream" and o.name == "stdout")
+    assert "Device report" in text and re.search(r"accelerator\s*: (CPU|GPU)", text), name
+    assert "MNIST:" in text, name
+    assert not re.search(r"\bnan\b", text.lower()), f"{name}: a NaN was printed"
