@@ -20,7 +20,8 @@ all of these hold:
   attribute, a wrapper: anything but imports, constants, and undecorated functions with
   constant defaults), and the stdlib's ``random``, whose generator ``import tensorflow``
   draws from. A later cell, of the submission or of the master (the trusted grader runs the
-  master's tests, hidden ones included), may read what it references or deletes, and, again
+  master's tests, hidden ones included, where the student put them), may read what it
+  references or deletes, and, again
   and again, all that the cells binding those names read, their functions included (a helper
   defined early and called late, an object made early from a class that reads the name).
 
@@ -162,21 +163,21 @@ def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-_MASTERS: dict = {}  # path -> (mtime_ns, {grade_id: (source, index)}, [code sources in order])
+_MASTERS: dict = {}  # path -> (mtime_ns, tagged_cells(path))
 
 
-def tagged_cells(path: str) -> tuple[dict, list]:
-    """``({grade_id: (source, index)}, [code cell sources])`` of the master notebook at ``path``:
-    its read-only, ungraded, non-solution cells tagged :data:`TAG` (``index``: the position
-    of the cell among the master's code cells), read once per process (again when the file
-    changes)."""
+def tagged_cells(path: str) -> tuple[dict, list, dict]:
+    """``({grade_id: (source, index)}, [code cell sources], {grade_id: source})`` of the master
+    notebook at ``path``: its read-only, ungraded, non-solution cells tagged :data:`TAG`
+    (``index``: the position of the cell among the master's code cells), all its code cells, and
+    its grade cells; read once per process (again when the file changes)."""
     import nbformat
 
     mtime = os.stat(path).st_mtime_ns
     cached = _MASTERS.get(path)
     if cached and cached[0] == mtime:
-        return cached[1], cached[2]
-    tagged, code = {}, []
+        return cached[1]
+    tagged, code, graded = {}, [], {}
     for cell in nbformat.read(path, as_version=4).cells:
         if cell.cell_type != "code":
             continue
@@ -184,9 +185,11 @@ def tagged_cells(path: str) -> tuple[dict, list]:
         if (TAG in cell.get("metadata", {}).get("tags", []) and meta.get("locked") and meta.get("grade_id")
                 and not meta.get("grade") and not meta.get("solution")):
             tagged[meta["grade_id"]] = (cell.source, len(code))
+        if meta.get("grade") and meta.get("grade_id"):
+            graded[meta["grade_id"]] = cell.source
         code.append(cell.source)
-    _MASTERS[path] = (mtime, tagged, code)
-    return tagged, code
+    _MASTERS[path] = (mtime, (tagged, code, graded))
+    return tagged, code, graded
 
 
 def skip_reason(nb, index: int, master_path: str | None) -> str | None:
@@ -203,7 +206,7 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     if master_path is None or cell.cell_type != "code" or not gid:
         return None
     try:
-        tagged, master_code = tagged_cells(master_path)
+        tagged, master_code, graded = tagged_cells(master_path)
     except (OSError, ValueError):
         return None
     if gid not in tagged or cell.source != tagged[gid][0]:
@@ -225,7 +228,8 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     changed = own.binds | (state & (_closure(own.calls, uses) | _closure(own.reads, uses) - own.reads))
     changed |= set().union(*(f.shared for f in found if f))  # importing TensorFlow draws from random's generator
     later = [facts(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
-    later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]
+    later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]  # the master's tests, hidden ones too,
+    later += [facts(graded[g]) for g in {_meta(c).get("grade_id") for c in nb.cells[index + 1:]} if g in graded]  # moved
     if None in later or changed & _closure(set().union(*(f.reads for f in later)), feeds):
         return None
     return f"informational cell {gid!r}: no later cell reads {', '.join(sorted(changed)) or 'anything it changes'}"

@@ -58,7 +58,7 @@ MASTER = str(ROOT / "solutions" / PS3 / f"{PS3}.ipynb")
 
 
 def test_ps3_keras_comparison_is_the_only_tagged_cell_and_it_may_be_skipped():
-    tagged, _ = I.tagged_cells(MASTER)
+    tagged, _, _ = I.tagged_cells(MASTER)
     assert set(tagged) == {"keras_comparison"}
     nb = _submission()
     assert I.skip_reason(nb, _index(nb, "keras_comparison"), MASTER)
@@ -303,3 +303,17 @@ def test_a_cell_the_analysis_cannot_parse_keeps_it_running_and_never_raises(cell
     in the student's."""
     for where in ("init_network", "remedies"):
         assert _skipped(_answered(("insert", where, cell))) is None
+
+
+def test_a_test_cell_moved_after_it_counts_wherever_the_master_has_it(tmp_path):
+    """The trusted grader runs each grade cell's master source wherever the student moved the cell: a master test
+    that comes before the comparison in the master, but after it in the submission, counts as later."""
+    master = nbformat.read(MASTER, as_version=4)
+    test = next(c for c in master.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_backprop_speeds")
+    test.source = test.source.replace("### END HIDDEN TESTS", "assert b is not None  # a generic name\n    ### END HIDDEN TESTS")
+    path = tmp_path / "master.ipynb"
+    nbformat.write(master, path)
+    nb = _answered()
+    assert I.skip_reason(nb, _index(nb, "keras_comparison"), str(path))  # in the master's order: before it
+    nb.cells.insert(_index(nb, "init_network"), nb.cells.pop(_index(nb, "keras_comparison")))  # moved up
+    assert I.skip_reason(nb, _index(nb, "keras_comparison"), str(path)) is None
