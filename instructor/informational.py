@@ -21,9 +21,9 @@ all of these hold:
   constant defaults), and the stdlib's ``random``, whose generator ``import tensorflow``
   draws from. A later cell, of the submission or of the master (the trusted grader runs the
   master's tests, hidden ones included, where the student put them), may read what it
-  references or deletes, and, again
-  and again, all that the cells binding those names read, their functions included (a helper
-  defined early and called late, an object made early from a class that reads the name).
+  references or deletes and, again and again, all that the cells binding those names read,
+  their functions included (a helper defined early and called late, an object made early
+  from a class that reads the name).
 
 Not followed: other modules' state (ps3's comparison, measured, leaves NumPy's generator,
 matplotlib, ``np.geterr`` and ``x_train`` as they were), the code of the student's own modules,
