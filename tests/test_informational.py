@@ -137,6 +137,10 @@ def test_the_answered_notebook_skips_it():
     [("insert", "init_network", "late = (keras_speeds[i] for i in range(4))"), ("append", "remedies", "print(list(late))")],
     [("insert", "init_network", "def last_bias():\n    return b"), ("append", "remedies", "print(last_bias())")],  # its loop's b
     [("prepend", "remedies", "del keras_model  # free the comparison's model before the long loop")],
+    # init_network redone, before the comparison, with the TensorFlow that the comparison imports: called after it
+    [("insert", "nielsen_table", "_first = init_network\n\ndef init_network(sizes, seed):\n"
+                                    "    weights, biases = _first(sizes, seed)\n"
+                                    "    return [tf.constant(w).numpy() for w in weights], biases")],
     # an object made early from a class or a factory that reads it
     [("insert", "init_network", "class Tracker:\n    def report(self):\n        return keras_speeds"),
      ("insert", "backprop_speeds", "tracker = Tracker()"), ("append", "remedies", "print(tracker.report())")],
