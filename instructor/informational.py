@@ -215,22 +215,23 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     found = [facts(source) for source in cells]
     if any(f is None and source not in master_code for f, source in zip(found, cells)):
         return None  # it, or a student's cell, binds names out of sight (%run, exec, globals()...)
-    uses, feeds, state = {}, {}, set()  # name -> what the functions of the cells binding it use; all those cells read
+    uses, feeds, state = {}, {}, set()  # name -> what the cells binding it use in functions, read at all
     for f in filter(None, found):
         for name in f.binds:
             uses.setdefault(name, set()).update(f.deferred)
             feeds.setdefault(name, set()).update(f.reads)  # t = Tracker(): t.report() runs Tracker's code
-        state |= f.binds - f.plain
+        state |= f.binds - f.plain  # names that may hold state
     own = facts(cell.source)
     if own is None:
         return None
     # what it calls, and the functions it hands on (sorted(key=f)), may change state they use
     changed = own.binds | (state & (_closure(own.calls, uses) | _closure(own.reads, uses) - own.reads))
     changed |= set().union(*(f.shared for f in found if f))  # importing TensorFlow draws from random's generator
-    later = [facts(c.source) for c in nb.cells[index + 1:] if c.cell_type == "code"]
-    later += [facts(source) for source in master_code[tagged[gid][1] + 1:]]  # the master's tests, hidden ones too,
-    later += [facts(graded[g]) for g in {_meta(c).get("grade_id") for c in nb.cells[index + 1:]} if g in graded]  # moved
-    if None in later or changed & _closure(set().union(*(f.reads for f in later)), feeds):
+    later = [c.source for c in nb.cells[index + 1:] if c.cell_type == "code"]
+    later += master_code[tagged[gid][1] + 1:]  # the grader runs the master's tests, hidden ones too...
+    later += [graded[g] for g in {_meta(c).get("grade_id") for c in nb.cells[index + 1:]} if g in graded]  # ...moved too
+    reads = [facts(source) for source in later]
+    if None in reads or changed & _closure(set().union(*(f.reads for f in reads)), feeds):
         return None
     return f"informational cell {gid!r}: no later cell reads {', '.join(sorted(changed)) or 'anything it changes'}"
 
