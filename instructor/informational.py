@@ -229,7 +229,8 @@ def skip_reason(nb, index: int, master_path: str | None) -> str | None:
     changed |= set().union(*(f.shared for f in found if f))  # importing TensorFlow draws from random's generator
     later = [c.source for c in nb.cells[index + 1:] if c.cell_type == "code"]
     later += master_code[tagged[gid][1] + 1:]  # the grader runs the master's tests, hidden ones too...
-    later += [graded[g] for g in {_meta(c).get("grade_id") for c in nb.cells[index + 1:]} if g in graded]  # ...moved too
+    moved = {_meta(c).get("grade_id") for c in nb.cells[index + 1:]}
+    later += [source for g, source in graded.items() if g in moved]  # ...wherever the student put them
     reads = [facts(source) for source in later]
     if None in reads or changed & _closure(set().union(*(f.reads for f in reads)), feeds):
         return None
