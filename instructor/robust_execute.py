@@ -183,7 +183,11 @@ class RobustExecute(Execute):
         if self._stopped is not None:
             cell.outputs = [_error("NotRun", f"not executed: {self._stopped}")]
             return cell, resources
-        skipped = informational.skip_reason(self.nb, index, self._master) if self._master else None
+        try:
+            skipped = informational.skip_reason(self.nb, index, self._master) if self._master else None
+        except Exception as exc:  # an analysis that fails must never cost the submission: run the cell
+            self.log.warning("informational-cell analysis failed (%s: %s); the cell runs", type(exc).__name__, exc)
+            skipped = None
         if skipped:
             self.log.info("not run: %s", skipped)
             cell.outputs, cell.execution_count = informational.skipped_output(), None
