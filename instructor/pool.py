@@ -37,8 +37,12 @@ def dask_client(jobs: int, scheduler: str | None = None):
     # One thread per worker: nbgrader's API is not thread-safe, and each task already has a
     # kernel process of its own. No memory limit: the kernels (separate processes) carry their
     # own rlimits, and the nanny must not restart a worker for memory it does not own.
-    cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    # Dask's statistical profiler samples each task's stack every 10 ms: CPU taken from grading.
+    import dask
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:
             client.run(_ignore_sigint)  # Ctrl-C is the grader's to handle: it closes the cluster
