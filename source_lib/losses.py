@@ -487,9 +487,8 @@ def hinge(y_true, y_pred):
     loss = ops.mean(ops.maximum(1.0 - signs * y_pred, 0.0), axis=-1)
     if labels is not None:
         return loss
-    # after the conversion every label must be -1 or +1: min |s| = max |s| = 1
-    magnitude = ops.abs(signs)
-    valid = ops.logical_and(ops.equal(ops.min(magnitude), 1.0), ops.equal(ops.max(magnitude), 1.0))
+    # after the conversion every label must be -1 or +1 (one reduction; NaN fails it)
+    valid = ops.all(ops.equal(ops.abs(signs), 1.0))
     _graph_check(
         valid, f"{name}: {rule}; got a batch mixing 0 and -1, or other values. Labels min, max:",
         y_min, ops.max(y_true),
