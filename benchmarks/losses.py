@@ -38,9 +38,11 @@ one):
   is faster, and its gradient wrong for rows not summing to 1 (printed);
 - ``kl_divergence`` (graph, ~1.06): most likely ``ln y - ln ŷ``, two logs,
   where Keras divides and takes one (under XLA ours is faster);
-- ``hinge`` (XLA, ~1.08): the graph-mode label check of
-  :func:`source_lib.losses.hinge` (two more reductions over the labels and
-  the NaN poison), which Keras does not make.
+- ``hinge`` (XLA, 1.053 on a quiet machine): the graph-mode label check of
+  :func:`source_lib.losses.hinge` (one more reduction over the labels and the
+  NaN poison), which Keras does not make: a batch mixing 0 and -1 gets a
+  finite, silently wrong loss from Keras and NaN from ours under XLA (an
+  ``InvalidArgumentError`` in a plain graph). Its rows print both values.
 
 The log-likelihood from logits is one case where the twins do not compute the
 same thing: Keras's ``categorical_crossentropy(from_logits=True)`` is
@@ -145,6 +147,15 @@ def unnormalised_gradient_errors(ours, twin, n, rng):
     return errors
 
 
+def mixed_label_losses(ours, twin):
+    """Each side's mean hinge loss under XLA on a batch mixing the label codings 0 and -1 (an
+    invalid batch: ours gives NaN, Keras a finite number)."""
+    y = tf.constant([[-1.0, 1.0], [0.0, 1.0], [1.0, -1.0]])
+    p = tf.zeros((3, 2))
+    return [float(tf.function(lambda a, b, f=fn: tf.reduce_mean(f(a, b)), jit_compile=True)(y, p))
+            for fn in (ours, twin)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
@@ -171,6 +182,9 @@ def main():
         if name == "log_likelihood one-hot logits":
             mine, theirs = unnormalised_gradient_errors(ours, twin, args.outputs, rng)
             exactness = f"; grad error, rows not summing to 1: ours {mine:.1e}, keras {theirs:.1e}"
+        if name == "hinge":
+            mine, theirs = mixed_label_losses(ours, twin)
+            exactness = f"; labels mixing 0 and -1 (XLA): ours {mine:.3g}, keras {theirs:.3g}"
         for jit in (False, True):
             step_ours, step_twin, step_copy = make_step(ours, jit), make_step(twin, jit), make_step(twin, jit)
             program = same_program(step_ours, step_twin, (y, p), jit)
