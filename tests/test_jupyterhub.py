@@ -19,6 +19,7 @@ environment and the proxy are cached in NN_HUB_TEST_CACHE, default /var/cache/nn
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import pwd
@@ -188,9 +189,21 @@ class Hub:
         pidfile = Path(self.env["NN_COURSE_HUB_STATE"]) / "jupyterhub-proxy.pid"
         if pidfile.exists():  # the proxy normally stops with the hub
             try:
-                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+                pid = int(pidfile.read_text().strip())
+                os.kill(pid, signal.SIGTERM)
             except (ProcessLookupError, ValueError):
-                pass
+                return
+            # wait until it is gone: a restarted hub whose new proxy finds the old one still holding
+            # the public port exits ("Repeated api_request to proxy path failed", seen in CI)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:])
