@@ -73,6 +73,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
+from . import informational
 from .robust_execute import RobustExecute
 
 #: The largest JSON text one answer of the kernel may be (characters; an array whose base64 alone
@@ -503,25 +504,17 @@ class TrustedExecute(RobustExecute):
     """``RobustExecute`` that decides grade cells in the grader process (module docstring)."""
 
     def preprocess(self, nb, resources=None, km=None):
-        info = (resources or {}).get("nbgrader", {})
         self._tests, self._master_error, self._transient = {}, None, None
         # grade_id -> seconds / round trips / bytes both ways (sources, requests, buffers, answers)
         self.trusted_seconds, self.trusted_round_trips, self.trusted_bytes = {}, {}, {}
-        if info.get("assignment") and info.get("notebook"):
-            path = self.master_path(info["assignment"], info["notebook"])
+        path = informational.master_path(self.config, resources)
+        if path is not None:
             try:
                 self._tests = master_tests(path)
             except (OSError, SyntaxError, ValueError) as exc:
                 self._master_error = f"the master notebook {path} cannot be read: {exc}"
                 self.log.error("%s", self._master_error)
         return super().preprocess(nb, resources, km)
-
-    def master_path(self, assignment: str, notebook: str) -> str:
-        """``<course>/<source_directory>/<assignment>/<notebook>.ipynb``, from the nbgrader config."""
-        from nbgrader.coursedir import CourseDirectory
-
-        coursedir = CourseDirectory(config=self.config)
-        return os.path.join(coursedir.format_path(coursedir.source_directory, ".", assignment), f"{notebook}.ipynb")
 
     # -- the round trips ---------------------------------------------------------------------
 
