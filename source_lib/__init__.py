@@ -92,7 +92,7 @@ def _startup_lines_dropped():
 _REGISTERING = ("activations", "losses", "vanishing")
 _SUBMODULES = frozenset(
     {"activations", "checks", "colab", "data", "device", "diagrams", "losses", "plotting", "progress",
-     "regularisation", "slowdown", "vanishing"}
+     "references", "regularisation", "slowdown", "vanishing"}
 )
 
 _loading = set()  # the hooked modules whose code is running now (an import under way)

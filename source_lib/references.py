@@ -1,0 +1,223 @@
+"""Reference values for the hidden tests, computed once per process and remembered.
+
+A hidden test compares the student's function with a reference: TensorFlow autodiff of
+``source_lib.activations``, Keras's losses, a network's gradient norms. Almost every reference is
+asked for with the same inputs in every submission (the test draws them from a fixed seed), so a
+grader that grades 500 submissions in one process would compute the same TensorFlow values 500
+times. ``reference(fn, *args, **kwargs)`` returns ``fn(*args, **kwargs)``; the first call computes
+it, and later calls with an equal function and equal arguments get a copy of the remembered value::
+
+    values, slopes = reference(activations.gradient_profile, lambda t: activations.elu(t, alpha=a), points)
+
+Equal means: the same *fingerprint* (:func:`fingerprint`), which is built only from what decides
+the value, and exists only where that is certain:
+
+- plain data: None, bool, int, float, complex, str, and tuples, lists and dicts of them; NumPy
+  arrays (numbers or bools: dtype, shape and a BLAKE2 digest of the bytes) and scalars;
+- modules (the one ``sys.modules`` holds under that name), and functions and classes reachable by
+  their module and qualified name;
+- ``functools.partial`` of those, with plain-data arguments;
+- a function defined in the test itself (a lambda, a helper): its compiled code, its defaults and
+  the contents of its closure, when every global name its code (nested code included) loads is a
+  module of the grader or an unshadowed builtin.
+
+Anything else (a proxy of the student's function, an object, a global that is data) has no
+fingerprint: the call is made as it is and nothing is remembered. So a reference that depends on
+the student's work (ps3 grades the table on the student's own networks) is computed from that
+work each time, and a value can never come from another submission's different inputs. A value
+is remembered only when it is plain data (a TensorFlow tensor becomes its NumPy array), at most
+:data:`MAX_VALUE_BYTES` of it, and at most :data:`MAX_ENTRIES` values (least recently used go).
+
+The functions given must be deterministic, as references are. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import dis
+import functools
+import hashlib
+import sys
+import types
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["reference", "fingerprint", "clear", "stats"]
+
+#: The most values remembered at once (the least recently used are forgotten first).
+MAX_ENTRIES = 512
+#: The largest value remembered (bytes of its arrays); a larger one is computed each time.
+MAX_VALUE_BYTES = 16_000_000
+
+_MEMO: OrderedDict = OrderedDict()
+_STATS = {"hits": 0, "misses": 0, "uncached": 0}
+_LOADS_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+
+
+class _NoFingerprint(Exception):
+    """The value may depend on something a fingerprint cannot see."""
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8).data, digest_size=20).hexdigest()
+
+
+def _is_named(obj) -> bool:
+    """Whether ``obj`` is what its module holds under its qualified name (a module-level def or class)."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        return False
+    found = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is obj
+
+
+def _code_globals(code: types.CodeType) -> set:
+    """The global names that ``code`` and the code nested in it load."""
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _LOADS_GLOBAL}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_globals(const)
+    return names
+
+
+def _code_key(code: types.CodeType) -> tuple:
+    """What decides the behaviour of ``code``: its bytecode, constants (nested code by this same
+    key), names and argument layout (``marshal`` would do, but its bytes vary with reference counts)."""
+    consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c)) for c in code.co_consts)
+    return (code.co_code.hex(), consts, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+            code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
+
+
+def _function_key(fn: types.FunctionType, depth: int):
+    for name in _code_globals(fn.__code__):
+        value = fn.__globals__.get(name, _NoFingerprint)
+        if value is _NoFingerprint:
+            if not hasattr(builtins, name):
+                raise _NoFingerprint(f"the global {name!r} is not bound yet")
+        elif not isinstance(value, types.ModuleType) or sys.modules.get(value.__name__) is not value:
+            raise _NoFingerprint(f"the global {name!r} is not a module")
+    cells = [c.cell_contents for c in fn.__closure__ or ()]
+    return ("code", _code_key(fn.__code__),
+            fingerprint(fn.__defaults__, depth + 1), fingerprint(fn.__kwdefaults__, depth + 1),
+            fingerprint(tuple(cells), depth + 1))
+
+
+def fingerprint(x, depth: int = 0):
+    """A hashable key that equals another's only when the two values are interchangeable.
+
+    Args:
+        x: a value (see the module docstring for what has a fingerprint).
+        depth: nesting so far (at most 50).
+
+    Returns:
+        A tuple of strings and tuples.
+
+    Raises:
+        _NoFingerprint: for anything whose behaviour a key could not capture.
+    """
+    if depth > 50:
+        raise _NoFingerprint("nested too deeply")
+    if x is None or isinstance(x, (bool, int, float, complex, str)):
+        return (type(x).__name__, repr(x))
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biufc":
+            raise _NoFingerprint(f"an array of dtype {x.dtype}")
+        return ("array", x.dtype.str, x.shape, _digest(x))
+    if isinstance(x, np.generic):
+        if x.dtype.kind not in "biufc":
+            raise _NoFingerprint(f"a NumPy {x.dtype}")
+        return ("scalar", x.dtype.str, x.tobytes().hex())
+    if type(x) in (tuple, list):
+        return (type(x).__name__, tuple(fingerprint(v, depth + 1) for v in x))
+    if type(x) is dict:
+        return ("dict", tuple(sorted((fingerprint(k, depth + 1), fingerprint(v, depth + 1)) for k, v in x.items())))
+    if isinstance(x, types.ModuleType):
+        if sys.modules.get(x.__name__) is not x:
+            raise _NoFingerprint("a module that is not the imported one")
+        return ("module", x.__name__)
+    if isinstance(x, functools.partial):
+        return ("partial", fingerprint(x.func, depth + 1), fingerprint(x.args, depth + 1),
+                fingerprint(x.keywords, depth + 1))
+    if isinstance(x, (types.FunctionType, types.BuiltinFunctionType, type)) and _is_named(x):
+        return ("named", x.__module__, x.__qualname__)
+    if isinstance(x, types.FunctionType):
+        return _function_key(x, depth)
+    raise _NoFingerprint(f"a {type(x).__name__}")
+
+
+def _plain(value, depth: int = 0):
+    """``value`` as plain data (tensors as NumPy arrays), and the bytes of its arrays."""
+    if depth > 50:
+        raise _NoFingerprint("nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, complex, str)):
+        return value, 0
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        return value, value.nbytes
+    if not isinstance(value, np.ndarray) and type(value).__module__.startswith("tensorflow") and hasattr(value, "numpy"):
+        value = np.asarray(value.numpy())
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return value.copy(), value.nbytes
+    if type(value) in (tuple, list):
+        items = [_plain(v, depth + 1) for v in value]
+        return type(value)(v for v, _ in items), sum(n for _, n in items)
+    if type(value) is dict:
+        items = {k: _plain(v, depth + 1) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, sum(n for _, n in items.values())
+    raise _NoFingerprint(f"a result of type {type(value).__name__}")
+
+
+def reference(fn, *args, **kwargs):
+    """Return ``fn(*args, **kwargs)``, remembered by the fingerprint of the function and arguments.
+
+    The value is computed on the first call; a later call whose fingerprint is the same gets a
+    deep copy of it (so a test may change what it gets). Without a fingerprint, or for a value
+    that is not plain data, the function is simply called. Exceptions are never remembered.
+
+    Args:
+        fn: a deterministic function (a reference).
+        *args: its positional arguments.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        What ``fn`` returns; a TensorFlow tensor (alone or inside tuples, lists and dicts) comes
+        back as its NumPy array when the value is remembered.
+
+    Reference:
+        https://docs.python.org/3/library/functools.html#functools.lru_cache (the same idea, keyed
+        by content instead of by hash and equality).
+    """
+    try:
+        key = fingerprint((fn, args, kwargs))
+    except (_NoFingerprint, ValueError, TypeError):
+        _STATS["uncached"] += 1
+        return fn(*args, **kwargs)
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        _STATS["hits"] += 1
+        return copy.deepcopy(_MEMO[key])
+    value = fn(*args, **kwargs)
+    _STATS["misses"] += 1
+    try:
+        plain, size = _plain(value)
+    except _NoFingerprint:
+        return value
+    if size <= MAX_VALUE_BYTES:
+        _MEMO[key] = plain
+        while len(_MEMO) > MAX_ENTRIES:
+            _MEMO.popitem(last=False)
+    return copy.deepcopy(plain)
+
+
+def clear() -> None:
+    """Forget every remembered value (and reset :func:`stats`)."""
+    _MEMO.clear()
+    _STATS.update(hits=0, misses=0, uncached=0)
+
+
+def stats() -> dict:
+    """``{"hits", "misses", "uncached", "entries"}`` since the last :func:`clear`."""
+    return {**_STATS, "entries": len(_MEMO)}

@@ -1,0 +1,179 @@
+"""source_lib.references: a hidden test's reference is computed once, and only reused where that is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from source_lib import references
+from source_lib.references import fingerprint, reference
+
+CALLS: list = []
+
+
+def counted(x, scale=1.0):
+    """A deterministic reference that records each time it really runs."""
+    CALLS.append(1)
+    return np.asarray(x, dtype=np.float64) * scale
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo():
+    references.clear()
+    CALLS.clear()
+    yield
+    references.clear()
+
+
+def test_equal_inputs_compute_once_and_give_equal_copies():
+    x = np.linspace(-3, 3, 7)
+    first = reference(counted, x, scale=2.0)
+    first[0] = 99.0  # the caller may change what it got
+    second = reference(counted, x.copy(), scale=2.0)
+    assert len(CALLS) == 1 and references.stats()["hits"] == 1
+    np.testing.assert_array_equal(second, x * 2.0)
+
+
+@pytest.mark.parametrize("other", [
+    lambda x: (x.copy() + np.r_[0, 0, 0, 5e-324, 0, 0, 0], {"scale": 2.0}),  # one ulp in one element
+    lambda x: (x.astype(np.float32), {"scale": 2.0}),  # another dtype
+    lambda x: (x.reshape(7, 1), {"scale": 2.0}),  # another shape
+    lambda x: (x, {"scale": 2.0000000000000004}),  # another keyword value
+    lambda x: (x, {}),  # the default instead
+    lambda x: (list(x), {"scale": 2.0}),  # a list is not an array
+])
+def test_any_difference_in_the_inputs_computes_again(other):
+    x = np.linspace(-3, 3, 7)
+    reference(counted, x, scale=2.0)
+    args, kwargs = other(x)
+    got = reference(counted, args, **kwargs)
+    assert len(CALLS) == 2
+    np.testing.assert_array_equal(got, counted(args, **kwargs))
+
+
+def test_zero_and_negative_zero_are_different_inputs():
+    assert fingerprint(0.0) != fingerprint(-0.0)
+    assert fingerprint(np.array([0.0])) != fingerprint(np.array([-0.0]))
+    assert fingerprint(1) != fingerprint(1.0) != fingerprint(True)
+
+
+def _test_namespace(student_sigmoid=None):
+    """A hidden test's source, compiled fresh each time as the grader compiles it, and its namespace."""
+    source = (
+        "def _test():\n"
+        "    import numpy as np\n"
+        "    from source_lib.references import reference\n"
+        "    kw = {'scale': 3.0}\n"
+        "    return reference(lambda t: counted(t, **kw) + np.float64(1.0), np.arange(4.0))\n"
+    )
+    ns = {"counted": counted}
+    if student_sigmoid is not None:
+        ns["sigmoid"] = student_sigmoid
+    exec(compile(source, "<test test_x>", "exec"), ns)
+    return ns
+
+
+def test_a_lambda_of_the_test_is_recognised_across_compilations_when_it_reads_only_modules_and_its_closure():
+    def run():
+        source = (
+            "def _test(C):\n"  # C: a function of a module (this one's counted), held in the lambda's closure
+            "    import numpy as np\n"
+            "    from source_lib.references import reference\n"
+            "    out = []\n"
+            "    for kw in [{'scale': 3.0}, {'scale': 4.0}]:\n"
+            "        out.append(reference(lambda t: C(t, **kw) + np.float64(1.0), np.arange(4.0)))\n"
+            "    return out\n"
+        )
+        ns = {}
+        exec(compile(source, "<test test_x>", "exec"), ns)
+        return ns["_test"](counted)
+
+    first, second = run(), run()
+    assert len(CALLS) == 2, "one computation per distinct closure value, none for the second compilation"
+    for a, b, scale in zip(first, second, (3.0, 4.0)):
+        np.testing.assert_array_equal(a, np.arange(4.0) * scale + 1.0)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_function_that_reads_a_global_that_is_not_a_module_is_never_remembered():
+    ns = _test_namespace()  # counted is a global of the test's namespace, not a module
+    ns["_test"](), ns["_test"]()
+    assert len(CALLS) == 2 and references.stats()["uncached"] == 2
+
+
+def test_a_function_of_the_students_kernel_is_never_remembered():
+    """A reference that goes through the student's code (a proxy, whatever it returns) is
+    recomputed each time: the student's function may answer differently on each call."""
+    from instructor.trusted import KernelFunction
+
+    proxy = KernelFunction(channel=None, ref="sigmoid")  # what a test's free name resolves to
+    with pytest.raises(references._NoFingerprint):
+        fingerprint(proxy)
+    ns = {"sigmoid": proxy}
+    exec("f = lambda t: sigmoid(t)", ns)
+    with pytest.raises(references._NoFingerprint):
+        fingerprint(ns["f"])
+    answers = iter([1.0, 2.0])
+    exec("g = lambda: next(answers)", {"answers": answers}, ns)
+    assert reference(ns["g"]) == 1.0 and reference(ns["g"]) == 2.0  # called both times
+
+
+def test_a_closure_over_an_unsendable_object_or_an_unbound_global_is_called_each_time():
+    class Box:
+        scale = 2.0
+
+    box = Box()
+    f = lambda t: counted(t, box.scale)  # noqa: E731  (a closure over an object)
+    reference(f, 1.0), reference(f, 1.0)
+    assert len(CALLS) == 2
+    ns = {"np": np}
+    exec("h = lambda: np.float64(later)", ns)  # a global bound only after the key would be taken
+    with pytest.raises(references._NoFingerprint):
+        fingerprint(ns["h"])
+
+
+def flaky(x):
+    """Fails on its first call only (a reference whose first attempt was interrupted)."""
+    CALLS.append(1)
+    if len(CALLS) == 1:
+        raise ValueError("first call fails")
+    return x
+
+
+def test_exceptions_are_not_remembered():
+    with pytest.raises(ValueError):
+        reference(flaky, 1.0)
+    assert reference(flaky, 1.0) == 1.0 and reference(flaky, 1.0) == 1.0
+    assert len(CALLS) == 2 and references.stats()["hits"] == 1
+
+
+def test_a_tensorflow_reference_is_remembered_as_its_exact_numpy_value():
+    from source_lib import activations as R
+
+    x = np.concatenate([np.linspace(-30, 30, 101), [-1e4, -745.5, -1e-300, 0.0, 1e-300, 745.5, 1e4]])
+    want = R.gradient_profile(lambda t: R.elu(t, alpha=0.5), x)
+    for _ in range(2):
+        got = reference(R.gradient_profile, lambda t: R.elu(t, alpha=0.5), x)
+        assert all(isinstance(g, np.ndarray) and g.dtype == np.float64 for g in got)
+        for g, w in zip(got, want):
+            assert g.tobytes() == w.tobytes()
+    assert references.stats()["hits"] == 1
+    import keras
+
+    a, b = np.random.default_rng(0).uniform(0.1, 3.0, (2, 5, 4))
+    loss = reference(keras.losses.mean_absolute_error, a, b)
+    assert isinstance(loss, np.ndarray) and loss.tobytes() == np.asarray(keras.losses.mean_absolute_error(a, b)).tobytes()
+
+
+def test_only_plain_values_are_kept_and_the_memo_stays_bounded(monkeypatch):
+    class Result:
+        a = 1.0
+
+    assert isinstance(reference(lambda: Result()), Result) and references.stats()["entries"] == 0
+    monkeypatch.setattr(references, "MAX_ENTRIES", 3)
+    for k in range(5):
+        reference(counted, float(k))
+    assert references.stats()["entries"] == 3
+    reference(counted, 4.0)  # the newest is still there
+    reference(counted, 0.0)  # the oldest was forgotten
+    assert len(CALLS) == 6
