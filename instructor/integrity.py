@@ -314,9 +314,15 @@ def _check_tree(tree: ast.AST, helpers: set[str], imported: set[str], frameworks
     return sorted(set(found))
 
 
-def check_notebook(submitted_nb, release_nb) -> list[dict]:
-    """Flags for one submitted notebook: ``[{"cell", "line", "reason"}]`` (empty: nothing found)."""
-    context = release_context(release_nb)
+def check_notebook(submitted_nb, release_nb, context: dict | None = None) -> list[dict]:
+    """Flags for one submitted notebook: ``[{"cell", "line", "reason"}]`` (empty: nothing found).
+
+    Args:
+        submitted_nb: the student's notebook.
+        release_nb: the release it was made from.
+        context: ``release_context(release_nb)``, when the caller has it already.
+    """
+    context = context if context is not None else release_context(release_nb)
     locked_ids = {_grade_id(c) for c in release_nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
     ids = [_grade_id(c) for c in submitted_nb.cells]
     # nbgrader replaces a read-only cell's source by the gradebook's before running it (when its
@@ -384,18 +390,34 @@ def _allowed_magics(tree: ast.AST) -> list[tuple[str, int]]:
     return code
 
 
+_RELEASES: dict = {}  # release notebook path -> ((mtime_ns, size), notebook, its release_context)
+
+
+def _release(path: Path):
+    """The release notebook at ``path`` and its :func:`release_context`, read once per worker
+    (again when the file changes): every submission of an assignment is checked against them."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _RELEASES.get(path)
+    if cached is None or cached[0] != stamp:
+        nb = nbformat.read(path, as_version=4)
+        cached = _RELEASES[path] = (stamp, nb, release_context(nb))
+    return cached[1], cached[2]
+
+
 def check_submission(submitted: Path, release: Path) -> list[dict]:
     """Flags for every notebook of a submission folder (``submitted/<student>/<assignment>``)."""
     flags = []
     for path in sorted(Path(submitted).glob("*.ipynb")):
-        release_path = Path(release) / path.name
+        release_path = Path(release).resolve() / path.name
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception:
             continue  # an unreadable notebook is reported (and scored 0) by course.py
         if not release_path.exists():
             continue
-        for f in check_notebook(nb, nbformat.read(release_path, as_version=4)):
+        release_nb, context = _release(release_path)
+        for f in check_notebook(nb, release_nb, context):
             flags.append({"notebook": path.name, **f})
     return flags
 
