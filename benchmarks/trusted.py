@@ -7,13 +7,20 @@ the old way) and by ``TrustedExecute`` (tests in the grader, with round trips to
 Per question: the median seconds of the test cell, and for the trusted way the grader's CPU
 seconds in it, its round trips and the bytes they carried both ways (sources, requests, binary
 buffers, answers); per notebook: the median wall seconds of the whole execution (kernel start
-included) and the grader process's CPU seconds. The grader's first trusted test also pays for
+included), the grader process's CPU seconds and the kernel's (its sandbox's process tree, read
+just before the kernel shuts down: start-up included). The grader's first trusted test also pays for
 importing the test's references (TensorFlow) in the grader: shown apart.
 
 To compare two versions of the grader, run the same file with ``PYTHONPATH`` at the other
 checkout (``git archive <commit> | tar -x -C /tmp/old``; the bytes column needs this version).
 
+``--per-call N`` measures one round trip instead: a small master whose one test calls a
+student's ``f(x)`` (``x`` a float) N times and one that calls it once, each graded ``--repeat``
+times by ``TrustedExecute``; the differences over N - 1 calls are the wall, grader CPU and
+kernel CPU seconds of one call.
+
 Run: ``.venv/bin/python benchmarks/trusted.py [--repeat 3] [--assignment ps1_activation_derivatives]``
+or ``.venv/bin/python benchmarks/trusted.py --per-call 1000``
 """
 
 from __future__ import annotations
@@ -36,6 +43,80 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and all its descendants (the kernel's sandbox), the
+    children they have already waited for included."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for p in [root] + root.children(recursive=True):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class KernelCPU:
+    """Mixin for an nbclient executor: ``self.kernel_cpu`` is the CPU seconds of the kernel's
+    process tree, read just before the kernel is shut down."""
+
+    def _cleanup_kernel(self):  # nbclient's setup_kernel calls it once the last cell has run
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        self.kernel_cpu = _tree_cpu(process.pid) if process is not None else float("nan")
+        return super()._cleanup_kernel()
+
+
+def per_call(calls: int, repeat: int) -> None:
+    """Print the wall, grader CPU and kernel CPU seconds of one round trip (``--per-call``).
+
+    Args:
+        calls: how many calls the long test makes (the short one makes one).
+        repeat: runs of each notebook (the medians are printed).
+    """
+    from traitlets.config import Config
+
+    from instructor.trusted import TrustedExecute
+
+    class Measured(KernelCPU, TrustedExecute):
+        pass
+
+    def grade_cell(gid, source):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": gid,
+                                     "points": 1, "schema_version": 3}
+        return cell
+
+    work = Path(tempfile.mkdtemp(prefix="bench-trusted-calls-"))
+    (work / "source" / "a").mkdir(parents=True)
+    runs = {}
+    for n in (1, calls):
+        master = nbformat.v4.new_notebook(cells=[grade_cell("t", f"for _ in range({n}):\n    assert f(1.5) == 3.0")])
+        nbformat.write(master, work / "source" / "a" / "nb.ipynb")
+        runs[n] = []
+        for _ in range(repeat):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("def f(x):\n    return 2 * x"),
+                                                 grade_cell("t", "# the student's copy")],
+                                          metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                   "display_name": "Python 3"}})
+            config = Config()
+            config.CourseDirectory.root = str(work)
+            config.CourseDirectory.source_directory = "source"
+            config.Execute.timeout = 600
+            ep = Measured(config=config)
+            cpu = _cpu()
+            ep.preprocess(nb, {"nbgrader": {"assignment": "a", "notebook": "nb"}, "metadata": {"path": str(work)}})
+            errors = [o for o in nb.cells[1].outputs if o.get("output_type") == "error"]
+            assert not errors and ep.trusted_round_trips["t"] == n + 1, (errors, ep.trusted_round_trips)
+            runs[n].append((ep.trusted_seconds["t"], _cpu() - cpu, ep.kernel_cpu))
+    med = {n: [statistics.median(r[i] for r in runs[n]) for i in range(3)] for n in runs}
+    wall, grader, kernel = ((med[calls][i] - med[1][i]) / (calls - 1) * 1e3 for i in range(3))
+    print(f"one call of f(1.5) ({calls} calls against 1, median of {repeat} runs each): "
+          f"wall {wall:.2f} ms, grader CPU {grader:.2f} ms, kernel CPU {kernel:.2f} ms")
+
+
 def _stamp(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -53,7 +134,10 @@ def main() -> None:
     from instructor.robust_execute import RobustExecute
     from instructor.trusted import TrustedExecute, is_trusted_cell
 
-    class Timed(TrustedExecute):
+    class InKernel(KernelCPU, RobustExecute):
+        """RobustExecute that also records the kernel's CPU seconds."""
+
+    class Timed(KernelCPU, TrustedExecute):
         """TrustedExecute that also records the grader's CPU seconds in each trusted test."""
 
         def execute_cell(self, cell, cell_index, *args, **kwargs):
@@ -68,7 +152,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--assignment", default="ps1_activation_derivatives")
+    parser.add_argument("--per-call", type=int, default=0, metavar="N",
+                        help="measure one round trip (N calls against 1) instead of an assignment")
     args = parser.parse_args()
+    if args.per_call:
+        return per_call(args.per_call, args.repeat)
     a = args.assignment
     work = Path(tempfile.mkdtemp(prefix="bench-trusted-"))
     c = course.scratch_course(work / "course", [a])
@@ -90,13 +178,13 @@ def main() -> None:
     per_notebook = {"kernel": [], "trusted": []}
     first_trusted = None
     for _ in range(args.repeat):
-        for mode, cls in (("kernel", RobustExecute), ("trusted", Timed)):
+        for mode, cls in (("kernel", InKernel), ("trusted", Timed)):
             nb = copy.deepcopy(sanitized)
             ep = cls(config=config, record_timing=True)
             ep.trusted_cpu = {}
             wall, cpu = time.perf_counter(), _cpu()
             ep.preprocess(nb, copy.deepcopy(resources))
-            per_notebook[mode].append((time.perf_counter() - wall, _cpu() - cpu))
+            per_notebook[mode].append((time.perf_counter() - wall, _cpu() - cpu, ep.kernel_cpu))
             for cell in nb.cells:
                 gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                 if gid not in tests:
@@ -127,9 +215,8 @@ def main() -> None:
     print(f"{'all test cells':<24} {k:>11.3f} {r:>10.3f} {r / k:>6.2f} {cpu:>12.3f} {sum(trips.values()):>11} "
           f"{_mb(sizes, tests):>8}")
     for mode in ("kernel", "trusted"):
-        wall = statistics.median(w for w, _ in per_notebook[mode])
-        cpu = statistics.median(c for _, c in per_notebook[mode])
-        print(f"notebook, {mode:<8} wall {wall:6.2f} s   grader CPU {cpu:6.2f} s")
+        wall, cpu, kernel = (statistics.median(run[i] for run in per_notebook[mode]) for i in range(3))
+        print(f"notebook, {mode:<8} wall {wall:6.2f} s   grader CPU {cpu:6.2f} s   kernel CPU {kernel:6.2f} s")
 
 
 if __name__ == "__main__":
