@@ -105,13 +105,21 @@ def _api(task: Task):
     return _APIS[key]
 
 
+#: Linux lists each thread's children in /proc (CONFIG_PROC_CHILDREN, on by default since 3.5).
+_CHILDREN_LISTS = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
 class TreeCPU:
     """CPU-seconds of this process and every process it starts while the block runs (the kernel).
 
     The kernel runs under bwrap, whose processes die without being waited for by this one
     (``RUSAGE_CHILDREN`` never sees them), so a thread samples the descendants' CPU times
     every ``interval`` seconds and keeps each one's last value: at most ``interval`` of a
-    process's last moments goes uncounted.
+    process's last moments goes uncounted. The descendants are found through Linux's
+    ``/proc/<pid>/task/<tid>/children`` lists, from this process down (a fraction of a
+    millisecond); psutil's ``children(recursive=True)`` reads the whole process table (6 ms of
+    CPU on a machine of 100 processes, 3% of a core at 5 Hz) and is used only where those lists
+    do not exist.
     """
 
     def __init__(self, interval: float = 0.2):
@@ -121,6 +129,7 @@ class TreeCPU:
         import psutil
 
         self._me, self._seen, self._stop = psutil.Process(), {}, threading.Event()
+        self._procs: dict = {}  # pid -> psutil.Process (its identity checked by psutil on each read)
         self._own = self._self_seconds()
         self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
         self._thread.start()
@@ -137,15 +146,37 @@ class TreeCPU:
         own = resource.getrusage(resource.RUSAGE_SELF)
         return own.ru_utime + own.ru_stime
 
+    def _descendants(self) -> list[int]:
+        if not _CHILDREN_LISTS:
+            return [c.pid for c in self._me.children(recursive=True)]
+        found, stack = [], [self._me.pid]
+        while stack:
+            pid = stack.pop()
+            try:
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                        kids = [int(k) for k in f.read().split()]
+                    found += kids
+                    stack += kids
+            except OSError:  # the process or the thread ended meanwhile
+                continue
+        return found
+
     def _sample(self) -> None:
         import psutil
 
-        for child in self._me.children(recursive=True):
+        for pid in self._descendants():
+            if pid not in self._procs:
+                try:
+                    self._procs[pid] = psutil.Process(pid)
+                except psutil.Error:
+                    continue
+        for pid, proc in list(self._procs.items()):
             try:
-                t = child.cpu_times()
-                self._seen[(child.pid, child.create_time())] = t.user + t.system
-            except psutil.Error:  # it ended meanwhile
-                pass
+                t = proc.cpu_times()
+                self._seen[(pid, proc.create_time())] = t.user + t.system
+            except psutil.Error:  # it ended (or its pid was reused): its last value stays counted
+                del self._procs[pid]
 
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self.interval):
