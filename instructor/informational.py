@@ -14,7 +14,8 @@ all of these hold:
   ``OverwriteCells`` has put it back already; a student's copy elsewhere is still run);
 * every code cell of the submission but the master's own says what it reads and binds
   (:func:`facts`: it parses, IPython syntax included, with no ``globals()``, ``exec``,
-  ``sys.modules``, ``import __main__``, magic, star import or IPython history ``_15``...);
+  ``sys.modules``, ``import __main__``, magic (but ``%matplotlib inline`` and the other display
+  settings of :data:`DISPLAY_MAGICS`), star import or IPython history ``_15``...);
 * nothing that runs after it may read what it changes: the names it binds and the state that
   the student's functions it calls keep (a counter, a cache, a mutable default, a function
   attribute, a wrapper: anything but imports, constants, and undecorated functions with
@@ -70,6 +71,37 @@ def _python(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
+#: Line magics that only configure the display or module reloading, with what their argument must
+#: be: they read and bind no name of the notebook (``%pylab`` binds hundreds: not one of them).
+#: The commonest is ``%matplotlib inline``, a habit many students bring from older notebooks.
+DISPLAY_MAGICS = {"matplotlib": re.compile(r"\s*[\w-]*\s*"), "config": re.compile(r"\s*InlineBackend\.\w+\s*=\s*[\w'\".]*\s*"),
+                  "load_ext": re.compile(r"\s*autoreload\s*"), "autoreload": re.compile(r"\s*[0-3]?\s*"),
+                  "precision": re.compile(r"\s*\d{0,2}\s*")}
+
+
+def _without_display_magics(tree: ast.Module) -> bool:
+    """Replace each statement ``get_ipython().run_line_magic(name, arg)`` of a :data:`DISPLAY_MAGICS`
+    magic with a valid argument by ``pass``, in place; whether any was."""
+    found = False
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if not isinstance(statements, list):
+                continue
+            for i, stmt in enumerate(statements):
+                call = stmt.value if isinstance(stmt, ast.Expr) else None
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr == "run_line_magic" and isinstance(call.func.value, ast.Call)
+                        and isinstance(call.func.value.func, ast.Name) and call.func.value.func.id == "get_ipython"
+                        and not call.func.value.args and not call.keywords and len(call.args) == 2
+                        and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)
+                        and call.args[0].value in DISPLAY_MAGICS
+                        and DISPLAY_MAGICS[call.args[0].value].fullmatch(call.args[1].value)):
+                    statements[i] = ast.copy_location(ast.Pass(), stmt)
+                    found = True
+    return found
+
+
 class Facts(NamedTuple):
     """What a cell's code may do with the notebook's global names (:func:`facts`)."""
 
@@ -85,13 +117,16 @@ class Facts(NamedTuple):
 def facts(source: str) -> Facts | None:
     """What the cell ``source`` reads, binds and calls (:class:`Facts`), or ``None`` if it
     cannot be parsed, star-imports, reaches names out of sight (a name, attribute or imported
-    module in :data:`DYNAMIC`; the magics become ``get_ipython()``) or reads :data:`HISTORY`.
+    module in :data:`DYNAMIC`; magics become ``get_ipython()``, but for the display settings of
+    :data:`DISPLAY_MAGICS`) or reads :data:`HISTORY`.
 
     Reference: https://docs.python.org/3/library/symtable.html
     """
     try:
         python = _python(source)
         tree = ast.parse(python)
+        if _without_display_magics(tree):
+            python = ast.unparse(tree)
         top = symtable.symtable(python, "<cell>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: the kernel fails it too
         return None

@@ -213,7 +213,10 @@ def test_state_that_what_it_calls_may_change_keeps_it_running(edits):
 @pytest.mark.parametrize("edits", [
     [("append", "backprop_speeds", "exec('def agreement():\\n    return keras_speeds')")],
     [("prepend", "nielsen_table", "%run helpers.py")],
-    [("prepend", "nielsen_table", "%matplotlib inline")],  # harmless, but a magic: the cell runs (only time lost)
+    [("prepend", "nielsen_table", "%pylab inline")],  # binds numpy's names and plt's: not a display setting
+    [("prepend", "nielsen_table", "%matplotlib $backend")],  # reads a name (IPython expands $backend)
+    [("prepend", "nielsen_table", "%config InlineBackend.figure_format = {fmt}")],  # reads fmt
+    [("prepend", "nielsen_table", "%matplotlib inline; keras_speeds = 1")],  # one argument, not two statements
     [("append", "init_network", "def f(:")],  # cannot be parsed: what it binds is unknown
 ])
 def test_a_students_cell_that_binds_names_out_of_sight_keeps_it_running(edits):
@@ -228,6 +231,9 @@ def test_a_students_cell_that_binds_names_out_of_sight_keeps_it_running(edits):
     [("append", "remedies", "class Table:\n    def __init__(self, d):\n        self.d = d\n\nprint(Table(remedies).d.keys())")],
     [("append", "remedies", "def pair(b, W):\n    l = [b, W]\n    return l\n\nprint(pair(1, 2))")],  # its names, as locals
     [("append", "remedies", "tmp = [1]\ndel tmp")],
+    [("prepend", "nielsen_table", "%matplotlib inline")],  # the commonest magic in students' notebooks
+    [("prepend", "backprop_speeds", "%config InlineBackend.figure_format = 'retina'\n%load_ext autoreload\n"
+                                    "%autoreload 2\n%precision 4")],
 ])
 def test_honest_code_that_does_not_need_it_still_skips_it(edits):
     assert _skipped(_answered(*edits))
@@ -262,7 +268,7 @@ def test_a_student_cannot_make_the_grader_skip_a_cell_of_their_own():
     assert I.skip_reason(nb, 3, MASTER) is None
 
 
-@pytest.mark.parametrize("extra", ["from source_lib.vanishing import *", "%matplotlib inline", "globals()['k'] = 1",
+@pytest.mark.parametrize("extra", ["from source_lib.vanishing import *", "%pylab inline", "globals()['k'] = 1",
                                    "exec('k = 1')", "def f(:"])
 def test_an_informational_cell_that_binds_names_out_of_sight_is_run(tmp_path, extra):
     """The master's own cell too: what a star import, a magic or exec binds is unknown, so nothing proves it unread."""
