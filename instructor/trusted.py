@@ -16,16 +16,12 @@ tests). For each of those, the grader:
 3. executes the source in a fresh namespace inside the grader process. Calling a proxy sends
    its arguments to the kernel as JSON, never pickle (numbers, bool, None, str, lists, tuples,
    dicts, NumPy arrays and scalars with dtype and shape, proxies by name; anything else raises
-   ``TypeError`` in the grader); a numeric or bool array travels as its raw bytes beside its
-   ``dtype.str`` (byte order included) and shape, exact by construction (:func:`to_wire`). The
-   request is the metadata and the binary buffers of the execute request whose one-line source
-   asks the collector to run it (``__instructor_trusted__.call_pending()``: the collector reads
-   the request being executed, ``kernel.get_parent()``), so nbclient's time limit, interrupt
-   and dead-kernel handling cover each call as any cell. The kernel runs the call under the
-   caller's ``np.geterr()`` settings and simple warning filters (so a test's
-   ``np.errstate(over="raise")`` or ``warnings.simplefilter("error")`` keeps its meaning) and
-   sends back the result in the same encoding, arrays' bytes in base64, as the display data of
-   that cell (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
+   ``TypeError`` in the grader); a numeric or bool array travels as its raw bytes in base64
+   beside its ``dtype.str`` (byte order included) and shape, exact by construction
+   (:func:`to_wire`). The kernel runs the call under the caller's ``np.geterr()`` settings and
+   simple warning filters (so a test's ``np.errstate(over="raise")`` or
+   ``warnings.simplefilter("error")`` keeps its meaning) and answers with the result in the same
+   encoding (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
    ``Exception`` subclass comes back as itself (``ValueError``, ``FloatingPointError``,
    ``NotImplementedError``...), anything else as :class:`StudentCodeError`;
 4. turns the outcome into nbgrader outputs: what the test printed becomes a stdout stream, a
@@ -35,12 +31,30 @@ tests). For each of those, the grader:
    scores as usual. A question whose data never arrives (a missing name, a kernel that died or
    hung, a collector the student broke) scores 0.
 
-Only a small, non-secret collector (:data:`AGENT`, installed again before each grade cell, run
-with ``store_history=False``) and the test inputs enter the kernel, so monkeypatching,
-``sys.modules`` poisoning, input transformers, ``sys.settrace`` or a hidden traceback in the
-kernel change the student's own data at most, never a verdict; and ``In``, ``_i``, ``_ih``,
-``Out`` and the kernel's history never hold a test (nor a request: those travel outside the
-cells' sources).
+The channel: each grade cell is ONE execute request of the grader's own (``allow_stdin``,
+``store_history=False``), sent on the kernel client's shell socket. Its source installs a small,
+non-secret collector (:data:`AGENT`) and runs its loop, which asks the grader for work with the
+kernel's own ``raw_input`` (Jupyter's stdin channel): the grader's request (``resolve``, then
+each ``call``, JSON with a sequence number) is the value of the ``input_reply``, and the
+collector's answer is the prompt of its next ``input_request``; "done" ends the loop when the
+test ends (passed, failed or raised), and the grader waits for the request's reply and its idle
+status before nbclient runs the next cell. What the student's code prints during calls is
+dropped. While the student's code runs, the collector turns the kernel's stdin off, so
+``input()`` and ``getpass`` raise ``StdinNotImplementedError`` as in any other cell. The test's
+time limit covers every wait: past it the kernel is interrupted and gets nbclient's grace
+(``iopub_timeout``): an answer (the student's code got ``KeyboardInterrupt``) makes that call a
+``TimeoutError`` and the loop starts again for the test's next call; no answer is a hung kernel
+(``CellTimeoutError``: ``KernelHung``), and a kernel that dies during a wait (polled every
+second) is ``DeadKernelError`` (``KernelDied``). Anything else on the channel (an input request
+of the student's own, a prompt that is not the answer awaited, a loop that ends or never starts
+because the student broke the collector) is a ``NoAnswer`` for that call, and the loop is ended
+and started again before the next one, so it costs at most that test.
+
+Only the collector and the test inputs enter the kernel, so monkeypatching, ``sys.modules``
+poisoning, input transformers, ``sys.settrace``, a replaced ``builtins.input`` or a hidden
+traceback in the kernel change the student's own data at most, never a verdict; and ``In``,
+``_i``, ``_ih``, ``Out`` and the kernel's history never hold a test (nor a request: those travel
+on the stdin channel, outside the cells' sources).
 
 Two additions to the contract (the grading map), the smallest the existing masters needed:
 
@@ -69,6 +83,8 @@ import time
 import warnings
 
 import numpy as np
+import zmq
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
@@ -79,9 +95,6 @@ from .robust_execute import RobustExecute
 #: The largest JSON text one answer of the kernel may be (characters; an array whose base64 alone
 #: would be longer, over 48 MB, is refused before it is encoded).
 MAX_RESULT_CHARS = 64_000_000
-#: The mimetype of the collector's answers (display data of a transient cell), and the key of
-#: the grader's request in the metadata of the execute request that carries it.
-MIME = "application/x-instructor-trusted"
 _DTYPE_KINDS = "biufcU"  # bool, integers, floats, complex, str: nothing that holds objects
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -122,9 +135,10 @@ class _KernelLost(BaseException):
 
 # --- the collector: the only code of ours that the kernel runs --------------------------------
 
-#: Installed in the kernel before each grade cell. It answers two requests: ``resolve`` (what
-#: the test's names are) and ``call`` (run a function on JSON arguments). Nothing in it is secret.
-AGENT = r'''
+#: Installed in the kernel before each grade cell, whose execute request then runs its
+#: :meth:`serve` loop. It answers two requests: ``resolve`` (what the test's names are) and
+#: ``call`` (run a function on JSON arguments). Nothing in it is secret.
+AGENT = r"""
 class _TrustedCollector:
     class ResultTooLarge(Exception):
         pass
@@ -177,32 +191,32 @@ class _TrustedCollector:
         raise TypeError("cannot send a %s to the grader (only numbers, strings, lists, tuples, dicts, "
                         "NumPy arrays and functions)" % type(x).__name__)
 
-    def dec(self, x, gens, bufs):
+    def dec(self, x, gens):
         if isinstance(x, list):
-            return [self.dec(v, gens, bufs) for v in x]
+            return [self.dec(v, gens) for v in x]
         if not isinstance(x, dict):
             return x
         (tag, v), = x.items()
         np = self.sys.modules.get("numpy")
         if tag == "T":
-            return tuple(self.dec(i, gens, bufs) for i in v)
+            return tuple(self.dec(i, gens) for i in v)
         if tag == "D":
-            return {self.dec(k, gens, bufs): self.dec(i, gens, bufs) for k, i in v}
+            return {self.dec(k, gens): self.dec(i, gens) for k, i in v}
         if tag == "C":
             return complex(v[0], v[1])
         if tag == "N":
-            return np.dtype(v[0]).type(self.dec(v[1], gens, bufs))
+            return np.dtype(v[0]).type(self.dec(v[1], gens))
         if tag == "A":
             dtype, data = np.dtype(v[0]), v[2]
             if isinstance(data, list):  # str arrays
                 return np.array(data, dtype=dtype).reshape(v[1])
-            raw = bufs[data] if isinstance(data, int) else self.b64.b64decode(data)
+            raw = self.b64.b64decode(data)
             return np.frombuffer(raw, dtype=dtype).reshape(v[1]).copy()  # a writable array of its own
         if tag == "R":
             return self.lookup(v)
         if tag == "G":
             g = np.random.Generator(getattr(np.random, v[0])())
-            g.bit_generator.state = self.dec(v[1], gens, bufs)
+            g.bit_generator.state = self.dec(v[1], gens)
             gens.append(g)
             return g
         raise ValueError("unknown tag %r" % tag)
@@ -210,20 +224,48 @@ class _TrustedCollector:
     def lookup(self, name):
         return self.refs[name] if name.startswith("#") else self.ns[name]
 
-    def send(self, answer):
+    def serve(self):
+        # The grader's requests arrive as the replies to the kernel's own input requests (the
+        # kernel's class's raw_input: builtins.input is the student's to replace), and each
+        # answer travels as the prompt of the next one, until the grader says "done".
+        kernel = self.kernel
+        read = type(kernel).raw_input.__get__(kernel)
+        prompt = self.text({"n": 0})  # ready
+        while True:
+            request = read(prompt)
+            if request == "done":
+                return
+            prompt = self.text(self.answer(request))
+
+    def text(self, answer):
         try:
             text = self.json.dumps(answer)
         except (TypeError, ValueError) as exc:
-            text = self.json.dumps({"err": [type(exc).__name__, str(exc)[:2000], ""]})
+            text = self.json.dumps({"n": answer.get("n"), "err": [type(exc).__name__, str(exc)[:2000], ""]})
         if len(text) > __LIMIT__:
-            text = self.json.dumps({"err": ["ResultTooLarge", "the result is larger than the grader accepts "
-                                                              "(%d characters of JSON)" % len(text), ""]})
-        from IPython.display import publish_display_data
-        publish_display_data({__MIME__: text})
+            text = self.json.dumps({"n": answer.get("n"), "err": ["ResultTooLarge", "the result is larger than the grader "
+                                                                  "accepts (%d characters of JSON)" % len(text), ""]})
+        return text
+
+    def answer(self, request):
+        try:
+            req = self.json.loads(request)
+            n, op = req["n"], req["op"]
+        except Exception:
+            return {"n": None, "err": ["NoAnswer", "the collector could not read the grader's request", ""]}
+        # while the student's code runs, input() and getpass raise as in any cell the grader runs
+        # (no stdin): only the collector asks the grader anything
+        self.kernel._allow_stdin = False
+        try:
+            answer = self.resolve(req["names"]) if op == "resolve" else self.call(req)
+        finally:
+            self.kernel._allow_stdin = True
+        answer["n"] = n
+        return answer
 
     def resolve(self, names):
         out = {}
-        for name in self.json.loads(names):
+        for name in names:
             if name not in self.ns:
                 out[name] = ["missing"]
             elif callable(self.ns[name]):
@@ -233,45 +275,38 @@ class _TrustedCollector:
                     out[name] = ["data", self.enc(self.ns[name])]
                 except Exception:
                     out[name] = ["unsendable", type(self.ns[name]).__name__]
-        self.send(out)
+        return {"names": out}
 
-    def call_pending(self):
-        # the request is the metadata (and the binary buffers) of the execute request that runs
-        # this very line: it never enters the cell's source, nor the kernel's history
-        get_parent = getattr(type(self.kernel), "get_parent", None)
-        parent = get_parent(self.kernel) if get_parent is not None else None
-        req = parent.get("metadata", {}).get(__KEY__) if isinstance(parent, dict) else None
-        if not isinstance(req, dict):
-            return self.send({"err": ["NoAnswer", "the grader's request did not reach the collector in your "
-                                                  "notebook's kernel (something in the kernel removed it)", ""]})
-        self.call(req, list(parent.get("buffers") or []))
-
-    def call(self, req, bufs):
+    def call(self, req):
         import contextlib, traceback, warnings
         gens = []
         np = self.sys.modules.get("numpy")
         try:
             fn = self.lookup(req["f"])
-            args, kwargs = self.dec(req["a"], gens, bufs), self.dec(req["k"], gens, bufs)
+            args, kwargs = self.dec(req["a"], gens), self.dec(req["k"], gens)
             with warnings.catch_warnings():
                 for action, category in reversed(req["w"]):
                     warnings.simplefilter(action, getattr(self.builtins, category))
                 with np.errstate(**req["e"]) if np is not None else contextlib.nullcontext():
                     value = fn(*args, **kwargs)
-            answer = {"ok": self.enc(value), "g": [self.enc(g.bit_generator.state) for g in gens]}
+            return {"ok": self.enc(value), "g": [self.enc(g.bit_generator.state) for g in gens]}
         except BaseException as exc:
             tb = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
             tb = "" if isinstance(exc, self.ResultTooLarge) else "".join(tb)[-6000:]  # not the student's code
-            answer = {"err": [type(exc).__name__, str(exc)[:4000], tb]}
-        self.send(answer)
+            return {"err": [type(exc).__name__, str(exc)[:4000], tb]}
 
 
 __instructor_trusted__ = _TrustedCollector(globals())
 del _TrustedCollector
-'''.replace("__LIMIT__", str(MAX_RESULT_CHARS)).replace("__MIME__", repr(MIME)).replace("__KEY__", repr(MIME))
+""".replace("__LIMIT__", str(MAX_RESULT_CHARS))
 #: The line that installs the collector: :data:`AGENT` as one string literal, compiled by Python
 #: itself (IPython's input transformers would tokenize its 6 KB line by line: ~50 ms a test).
 INSTALL = f"exec(compile({AGENT!r}, '<instructor collector>', 'exec'))"
+#: The source of a grade cell's one execute request: the collector, then its loop.
+SERVE = INSTALL + "\n__instructor_trusted__.serve()"
+#: The source that starts the loop again within a test (after a time limit, or anything that
+#: ended it): the installed collector keeps the functions that earlier calls returned.
+SERVE_AGAIN = "__instructor_trusted__.serve()"
 
 
 # --- the grader's side of the wire ---------------------------------------------------------------
@@ -290,7 +325,8 @@ def to_wire(x, depth: int = 0, *, buffers: list | None = None):
         x: numbers, bool, None, str, lists, tuples, dicts, NumPy arrays and scalars,
             :class:`KernelFunction` proxies, ``numpy.random.Generator``.
         depth: nesting so far (at most 100).
-        buffers: where arrays' bytes go (the request's binary buffers), or ``None`` (base64).
+        buffers: where arrays' bytes go (a message's binary buffers), or ``None`` (base64: the
+            form the stdin channel carries, whose input replies have no buffers).
 
     Returns:
         A JSON-serialisable value; ``TypeError`` for anything else.
@@ -504,8 +540,9 @@ class TrustedExecute(RobustExecute):
     """``RobustExecute`` that decides grade cells in the grader process (module docstring)."""
 
     def preprocess(self, nb, resources=None, km=None):
-        self._tests, self._master_error, self._transient = {}, None, None
-        # grade_id -> seconds / round trips / bytes both ways (sources, requests, buffers, answers)
+        self._tests, self._master_error = {}, None
+        self._loop, self._shadows = None, None
+        # grade_id -> seconds / round trips / characters both ways (sources, requests, answers)
         self.trusted_seconds, self.trusted_round_trips, self.trusted_bytes = {}, {}, {}
         path = informational.master_path(self.config, resources)
         if path is not None:
@@ -516,76 +553,239 @@ class TrustedExecute(RobustExecute):
                 self.log.error("%s", self._master_error)
         return super().preprocess(nb, resources, km)
 
-    # -- the round trips ---------------------------------------------------------------------
+    # -- the round trips: the collector's loop on the kernel's stdin channel ------------------
 
-    def _roundtrip(self, code: str, request: dict | None = None, buffers: list | None = None):
-        """Run ``code`` in the kernel as a transient cell (no history, its outputs dropped) and
-        return the collector's JSON answer; :class:`StudentCodeError` when none came.
+    def _sockets(self) -> tuple:
+        """``(shell, stdin, iopub, poller)``: blocking twins (ZeroMQ shadows) of the kernel
+        client's sockets, read here without an event loop (nbclient reads none of them between
+        its cells), and a poller on the three."""
+        if self._shadows is None or self._shadows[0] is not self.kc:
+            kc = self.kc
+            sockets = [zmq.Socket.shadow(channel.socket.underlying)
+                       for channel in (kc.shell_channel, kc.stdin_channel, kc.iopub_channel)]
+            poller = zmq.Poller()
+            for socket in sockets:
+                poller.register(socket, zmq.POLLIN)
+            self._shadows = (kc, *sockets, poller)
+        return self._shadows[1:]
 
-        ``request`` (JSON) and ``buffers`` (bytes) travel in that execute request's metadata
-        and binary buffers, where the collector reads them (``kernel.get_parent()``, the
-        request being executed): the cell's source stays one short line, and nbclient's time
-        limit, interrupt and dead-kernel handling apply to the round trip as to any cell.
+    def _count(self, sent: int = 0, received: int = 0, trip: bool = False) -> None:
+        gid = self._gid
+        self.trusted_bytes[gid] = self.trusted_bytes.get(gid, 0) + sent + received
+        if trip:
+            self.trusted_round_trips[gid] = self.trusted_round_trips.get(gid, 0) + 1
+
+    def _start_loop(self, source: str) -> None:
+        """Send the execute request that runs the collector's loop (``source``) and wait for its
+        first input request (the collector is ready); :class:`StudentCodeError` when the
+        request ends without one (the student broke the collector)."""
+        shell, stdin, _, _ = self._sockets()
+        while True:  # stale input requests (a thread of the student's asking for input)
+            try:
+                stdin.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        content = {"code": source, "silent": False, "store_history": False, "user_expressions": {},
+                   "allow_stdin": True, "stop_on_error": False}
+        msg = self.kc.session.msg("execute_request", content)
+        self.kc.session.send(shell, msg)
+        # the request's id, the last request's number, whether the kernel waits for an input reply,
+        # the request's reply and idle status once they came, whether anything else came on the
+        # channel (the loop is ended before the next request), when to check that the kernel lives
+        self._loop = {"id": msg["header"]["msg_id"], "n": 0, "waiting": False, "reply": None, "idle": False,
+                      "broken": False, "check": time.monotonic() + 1}
+        self._count(sent=len(source))
+        self._answer(*self._receive(), n=0)
+
+    def _ask(self, request: dict) -> dict:
+        """One round trip: ``request`` to the collector as the reply to its input request, and
+        its answer, the prompt of its next one (the loop is started first if it is not running).
+
+        Args:
+            request: ``{"op": "resolve", "names": [...]}`` or ``{"op": "call", ...}``.
+
+        Returns:
+            The answer (a dict); :class:`StudentCodeError` when none came.
         """
-        transient = NotebookNode(cell_type="code", source=code, metadata=NotebookNode(), outputs=[],
-                                 execution_count=None)
-        self._transient, self._reply_status = transient, None
-        kc = self.kc
-        if request is not None:
-            kc.execute = self._execute_with(request, buffers or [])  # for this one execute request
-        try:
-            super().execute_cell(transient, self._index, store_history=False)
-        except (DeadKernelError, CellTimeoutError) as exc:
-            raise _KernelLost() from exc
-        finally:
-            self._transient = None
-            if request is not None:
-                del kc.execute
-            self.nb.cells[self._index] = self._cell  # nbclient stores the cell it ran at the index
-            self.trusted_round_trips[self._gid] = self.trusted_round_trips.get(self._gid, 0) + 1
-            sent = len(code) + sum(len(b) for b in buffers or []) + (len(json.dumps(request)) if request else 0)
-            self.trusted_bytes[self._gid] = self.trusted_bytes.get(self._gid, 0) + sent
-        outputs = transient.get("outputs", [])
-        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in outputs):
+        loop = self._loop
+        if loop is not None and (loop["broken"] or loop["reply"] is not None):
+            self._end_loop()
+        if self._loop is None:
+            self._start_loop(SERVE_AGAIN)
+        loop = self._loop
+        loop["n"] += 1
+        text = json.dumps({"n": loop["n"], **request})
+        self._count(sent=len(text), trip=True)
+        self._reply(text)
+        return self._answer(*self._receive(), n=loop["n"])
+
+    def _reply(self, text: str) -> None:
+        """Answer the kernel's pending input request with ``text``."""
+        _, stdin, _, _ = self._sockets()
+        self.kc.session.send(stdin, "input_reply", {"value": text})
+        self._loop["waiting"] = False
+
+    def _answer(self, kind: str, value, n: int) -> dict:
+        """The collector's answer number ``n`` from the event ``(kind, value)`` of :meth:`_receive`;
+        :class:`StudentCodeError` ("NoAnswer") for the end of the loop or a prompt that is not
+        that answer (then the loop is ended before the next request)."""
+        loop = self._loop
+        if kind == "reply":
+            status, ename, evalue = (str(value.get(k, "")) for k in ("status", "ename", "evalue"))
+            self.log.warning("trusted test %s: no answer to request %d (the collector's loop ended: %s %s %s)",
+                             self._gid, n, status, ename, evalue[:200])
+            why = f"{ename}: {evalue}"[:300] if status == "error" else f"its reply: {status}"
+            raise StudentCodeError("NoAnswer", f"the grader got no answer from your notebook's kernel ({why})")
+        answer = None
+        if isinstance(value, str) and len(value) <= MAX_RESULT_CHARS:
+            self._count(received=len(value))
+            with contextlib.suppress(ValueError, RecursionError):
+                answer = json.loads(value)
+        if not (isinstance(answer, dict) and answer.get("n") == n):
+            loop["broken"] = True  # someone else asked for input: end the loop before the next request
+            self.log.warning("trusted test %s: an input request that is not answer %d (%r...)", self._gid, n,
+                             str(value)[:80])
+            raise StudentCodeError("NoAnswer", "the grader got something else than its answer from your notebook's "
+                                   "kernel (did your code ask for input?)")
+        return answer
+
+    def _receive(self) -> tuple:
+        """The loop's next event within the test's time limit: ``("input", prompt)`` or
+        ``("reply", content)``. After the limit the kernel is interrupted and gets nbclient's
+        grace (``iopub_timeout``) to answer: then the call is a ``TimeoutError`` (and the loop is
+        ended before the next request), else the kernel is lost (:class:`_KernelLost` from a
+        ``CellTimeoutError``); a dead kernel, :class:`_KernelLost` from a ``DeadKernelError``."""
+        event = self._next_event(self._until())
+        if event is None:
+            self._interrupt()
+            event = self._next_event(time.monotonic() + self.iopub_timeout)
+            if event is None:
+                raise _KernelLost() from CellTimeoutError(
+                    f"the kernel did not answer within {self.iopub_timeout} s of being interrupted")
+            self._loop["broken"] = True
             raise StudentCodeError("TimeoutError", "your code ran past this test's time limit and was interrupted")
-        answers = [o["data"][MIME] for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
-        self.trusted_bytes[self._gid] += sum(len(a) for a in answers if isinstance(a, str))
-        if not answers or not isinstance(answers[-1], str) or len(answers[-1]) > MAX_RESULT_CHARS:
-            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
-            self.log.warning("trusted test %s: no answer to round trip %d (reply %s; outputs %s)", self._gid,
-                             self.trusted_round_trips[self._gid], self._reply_status,
-                             [o.get("output_type") for o in outputs][:20])
-            why = errors[-1][:300] if errors else (f"its reply: {self._reply_status}" if self._reply_status else "")
-            raise StudentCodeError("NoAnswer", "the grader got no answer from your notebook's kernel"
-                                   + (f" ({why})" if why else ""))
+        return event
+
+    def _until(self) -> float | None:
+        """When a wait for the kernel gives up: the test's deadline, at least 1 s from now (as
+        nbclient's limit of a cell), or ``None`` (no limit)."""
+        if not self._test_deadline:
+            return None
+        return time.monotonic() + max(1, math.ceil(self._test_deadline - time.monotonic()))
+
+    def _next_event(self, until: float | None):
+        """Wait until ``until`` (monotonic seconds, ``None``: no limit) for the next message of
+        the collector's loop: ``("input", prompt)`` (an input request; the kernel now waits for
+        a reply), ``("reply", content)`` (the loop's execute reply: it ended), ``("idle", None)``
+        (its idle status, once the reply came) or ``None`` at ``until``. Other messages are
+        dropped (the student's prints). Checks every second that the kernel is alive."""
+        shell, stdin, iopub, poller = self._sockets()
+        loop = self._loop
+        while True:
+            now = time.monotonic()
+            if now >= loop["check"]:
+                self._check_alive()
+                loop["check"] = now + 1
+            if until is not None and now >= until:
+                return None
+            wait = min(loop["check"], until) if until is not None else loop["check"]
+            ready = dict(poller.poll(math.ceil(max(0.0, wait - now) * 1000)))
+            if iopub in ready:
+                self._drain_iopub(iopub)
+                if loop["idle"] and loop["reply"] is not None:
+                    return "idle", None
+            if stdin in ready:
+                msg = self._recv(stdin)
+                if msg is not None and msg["header"].get("msg_type") == "input_request":
+                    loop["waiting"] = True
+                    same = msg["parent_header"].get("msg_id") == loop["id"]
+                    return "input", (msg["content"] or {}).get("prompt") if same else None
+            if shell in ready:
+                msg = self._recv(shell)
+                if msg is not None and msg["parent_header"].get("msg_id") == loop["id"]:
+                    loop["reply"], loop["waiting"] = msg["content"] or {"status": "?"}, False
+                    return "reply", loop["reply"]
+
+    def _recv(self, socket):
+        """The next message on ``socket`` (deserialized, signature checked), or ``None``."""
         try:
-            return json.loads(answers[-1])
-        except (ValueError, RecursionError):
-            raise StudentCodeError("NoAnswer", "the grader got a malformed answer from your notebook's kernel") from None
+            _, msg = self.kc.session.recv(socket, mode=zmq.NOBLOCK)
+        except Exception as exc:  # a message that is not Jupyter's (the kernel is the student's)
+            self.log.warning("trusted test %s: a malformed message from the kernel dropped (%s)", self._gid, exc)
+            return None
+        return msg if isinstance(msg, dict) else None
 
-    def on_cell_executed(self, **kwargs):
-        """nbgrader's hook, which also notes the status of a round trip's reply (for a NoAnswer)."""
-        if getattr(self, "_transient", None) is not None and kwargs.get("cell") is self._transient:
-            self._reply_status = ((kwargs.get("execute_reply") or {}).get("content") or {}).get("status")
-        return super().on_cell_executed(**kwargs)
+    def _drain_iopub(self, iopub) -> None:
+        """Read what iopub holds, noting the loop's idle status; the rest (the student's prints
+        during calls) is dropped, as a transient cell's outputs were."""
+        session, loop = self.kc.session, self._loop
+        while True:
+            try:
+                frames = iopub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                _, frames = session.feed_identities(frames)
+                msg = session.deserialize(frames, content=False)
+                if (msg["header"].get("msg_type") == "status" and msg["parent_header"].get("msg_id") == loop["id"]
+                        and json.loads(msg["content"]).get("execution_state") == "idle"):
+                    loop["idle"] = True
+            except Exception:
+                continue
 
-    def _execute_with(self, request: dict, buffers: list):
-        """``KernelClient.execute`` whose execute request also carries ``request`` in its metadata
-        (under :data:`MIME`) and ``buffers`` as the message's binary buffers (Jupyter's wire
-        protocol allows buffers on any message; ipykernel keeps them in the parent message)."""
-        kc = self.kc
+    def _check_alive(self) -> None:
+        if not run_sync(self._is_alive)():
+            self.log.error("trusted test %s: the kernel died", self._gid)
+            raise _KernelLost() from DeadKernelError("Kernel died")
 
-        def execute(code, silent=False, store_history=True, user_expressions=None, allow_stdin=None,
-                    stop_on_error=True):
-            content = {"code": code, "silent": silent, "store_history": store_history,
-                       "user_expressions": user_expressions or {},
-                       "allow_stdin": kc.allow_stdin if allow_stdin is None else allow_stdin,
-                       "stop_on_error": stop_on_error}
-            msg = kc.session.msg("execute_request", content, metadata={MIME: request})
-            kc.session.send(kc.shell_channel.socket, msg, buffers=buffers)
-            return msg["header"]["msg_id"]
+    async def _is_alive(self) -> bool:
+        return await ensure_async(self.km.is_alive())
 
-        return execute
+    def _interrupt(self) -> None:
+        """Interrupt the kernel, as nbclient does after a cell's time limit."""
+        self.log.error("trusted test %s: past its time limit; interrupting the kernel", self._gid)
+        run_sync(self._interrupt_async)()
+
+    async def _interrupt_async(self) -> None:
+        await ensure_async(self.km.interrupt_kernel())
+
+    def _end_loop(self) -> None:
+        """End the collector's loop: "done" to every input request until its execute reply, then
+        its idle status, so that nbclient's next cell finds the kernel as after any cell.
+
+        Within the test's time limit (at least 1 s), then the interrupt and nbclient's grace;
+        :class:`_KernelLost` if the kernel still does not finish (or the idle status never
+        comes and ``raise_on_iopub_timeout``).
+        """
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            if loop["waiting"]:
+                self._reply("done")
+            until, interrupted = self._until(), False
+            while loop["reply"] is None:
+                event = self._next_event(until)
+                if event is None:
+                    if interrupted:
+                        raise _KernelLost() from CellTimeoutError(
+                            f"the kernel did not finish within {self.iopub_timeout} s of being interrupted")
+                    self._interrupt()
+                    until, interrupted = time.monotonic() + self.iopub_timeout, True
+                elif event[0] == "input":
+                    self._reply("done")
+            until = time.monotonic() + self.iopub_timeout
+            while not loop["idle"]:
+                event = self._next_event(until)
+                if event is None:
+                    if self.raise_on_iopub_timeout:
+                        raise _KernelLost() from CellTimeoutError("Timeout waiting for IOPub output")
+                    self.log.warning("Timeout waiting for IOPub output")
+                    break
+                if event[0] == "input":
+                    self._reply("done")
+        finally:
+            self._loop = None
 
     def call_kernel(self, fn: KernelFunction, args, kwargs):
         """``fn(*args, **kwargs)`` run in the kernel (module docstring, step 3)."""
@@ -593,11 +793,9 @@ class TrustedExecute(RobustExecute):
         simple = [[action, category.__name__] for action, message, category, module, lineno in warnings.filters
                   if (message is None or message.pattern == "") and module is None and not lineno
                   and getattr(builtins, category.__name__, None) is category][:20]
-        buffers = []
-        request = {"f": fn._ref, "a": to_wire(list(args), buffers=buffers),
-                   "k": {"D": [[k, to_wire(v, buffers=buffers)] for k, v in kwargs.items()]},
-                   "e": np.geterr(), "w": simple}
-        answer = self._roundtrip("__instructor_trusted__.call_pending()", request, buffers)
+        request = {"op": "call", "f": fn._ref, "a": to_wire(list(args)),
+                   "k": {"D": [[k, to_wire(v)] for k, v in kwargs.items()]}, "e": np.geterr(), "w": simple}
+        answer = self._ask(request)
         proxy = lambda ref: KernelFunction(self, ref, f"the function {fn.__name__} returned")  # noqa: E731
         try:
             if "err" in answer:
@@ -616,8 +814,10 @@ class TrustedExecute(RobustExecute):
         return value
 
     def resolve(self, names) -> tuple[dict, dict]:
-        """One round trip: ``(namespace entries, {name: why it is absent})`` for ``names``."""
-        answer = self._roundtrip(INSTALL + f"\n__instructor_trusted__.resolve({json.dumps(json.dumps(sorted(names)))})")
+        """Start the collector's loop, and one round trip: ``(namespace entries, {name: why it is
+        absent})`` for ``names``."""
+        self._start_loop(SERVE)
+        answer = self._ask({"op": "resolve", "names": sorted(names)}).get("names")
         ns, absent = {}, {}
         for name in names:
             kind = answer.get(name) if isinstance(answer, dict) else None
@@ -638,37 +838,46 @@ class TrustedExecute(RobustExecute):
 
     # -- the grade cells ---------------------------------------------------------------------
 
-    def _get_timeout(self, cell):
-        if cell is not None and cell is self._transient:
-            return max(1, math.ceil(self._test_deadline - time.monotonic())) if self._test_deadline else None
-        return super()._get_timeout(cell)
-
     def execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if not is_trusted_cell(cell):
             return super().execute_cell(cell, cell_index, execution_count, store_history)
         start = time.perf_counter()
         timeout = super()._get_timeout(cell)  # the cell's limit, cut to the notebook's budget
         self._test_deadline = time.monotonic() + timeout if timeout else None
-        self._cell, self._index, self._gid = cell, cell_index, cell.metadata["nbgrader"]["grade_id"]
+        self._gid = cell.metadata["nbgrader"]["grade_id"]
         try:
             cell.outputs = self.run_test(cell)
         except _KernelLost as lost:
+            self._loop = None
             cell.outputs = []
             raise lost.__cause__ from None  # RobustExecute records KernelDied / KernelHung
         finally:
             self.trusted_seconds[self._gid] = time.perf_counter() - start
-            self.log.debug("trusted test %s: %.3f s, %d round trips, %d bytes", self._gid, self.trusted_seconds[self._gid],
-                           self.trusted_round_trips.get(self._gid, 0), self.trusted_bytes.get(self._gid, 0))
+            self.log.debug("trusted test %s: %.3f s, %d round trips, %d characters", self._gid,
+                           self.trusted_seconds[self._gid], self.trusted_round_trips.get(self._gid, 0),
+                           self.trusted_bytes.get(self._gid, 0))
         cell.execution_count = None
         self.nb.cells[cell_index] = cell
         return cell
 
     def run_test(self, cell) -> list:
-        """The outputs of a grade cell: its master test, run here (module docstring, steps 1-4)."""
+        """The outputs of a grade cell: its master test, run here (module docstring, steps 1-4);
+        the collector's loop is ended before it returns (not when the kernel was lost)."""
         gid = cell.metadata["nbgrader"]["grade_id"]
         if gid not in self._tests:
             why = self._master_error or f"the master notebook has no test '{gid}'"
             return [_error_output("GradingError", f"this cell could not be graded: {why}")]
+        lost = False
+        try:
+            return self._outputs(gid)
+        except _KernelLost:
+            lost = True
+            raise
+        finally:
+            if not lost:
+                self._end_loop()
+
+    def _outputs(self, gid: str) -> list:
         source, code, last, hidden = self._tests[gid]
         try:
             ns, absent = self.resolve(free_names(source))

@@ -480,57 +480,151 @@ def test_arrays_cross_a_real_kernel_byte_for_byte(tmp_path):
 
 
 # a student's function that breaks the channel during one test; the cell after that test mends
-# what the collector's reinstallation does not (an IPython event hook, IPython.display)
+# what the collector's reinstallation does not (the kernel's stdin socket, its raw_input)
 STUDENT_SABOTAGE = '''
-import threading
 import IPython.display
 from IPython import get_ipython
 
 def f(x):
     return 2 * x
 
-def cut():  # deletes the collector
+def cut():  # deletes the collector (the loop that runs keeps its own; the next test installs it again)
     del globals()["__instructor_trusted__"]
 
-def _drop_request(*args):
-    get_ipython().kernel.get_parent().get("metadata", {}).clear()
+def _done(self, prompt=""):
+    return "done"
 
-def no_parent():  # from the next cell on, the request is gone before the collector reads it
-    get_ipython().events.register("pre_run_cell", _drop_request)
+def no_stdin():  # from the next test on, the kernel's raw_input ends the collector's loop at once
+    k = get_ipython().kernel
+    type(k)._saved_raw_input, type(k).raw_input = type(k).raw_input, _done
 
-def mute():  # the collector's answers go nowhere
-    IPython.display._saved, IPython.display.publish_display_data = IPython.display.publish_display_data, lambda *a, **k: None
+def mute():  # the collector's answers go nowhere: its next input request fails
+    k = get_ipython().kernel
+    k._saved_stdin, k.stdin_socket = k.stdin_socket, None
 
 def huge():  # 48.8 MB of float64: base64 over MAX_RESULT_CHARS
     return np.zeros(6_100_000)
 
-def flood(x):  # floods the outputs with text and with fake answers before the real one
+def flood(x):  # floods the outputs with text and with answers of the old channel (display data)
     print("noise\\n" * 100_000)
     for _ in range(200):
         IPython.display.publish_display_data({"application/x-instructor-trusted": '{"ok": 0}'})
         IPython.display.publish_display_data({"text/plain": "x" * 1000})
     return 3 * x
 '''
-MEND = '''if _drop_request in get_ipython().events.callbacks["pre_run_cell"]:
-    get_ipython().events.unregister("pre_run_cell", _drop_request)
-if hasattr(IPython.display, "_saved"):
-    IPython.display.publish_display_data = IPython.display._saved
+MEND = '''k = get_ipython().kernel
+if hasattr(type(k), "_saved_raw_input"):
+    type(k).raw_input = type(k)._saved_raw_input
+    del type(k)._saved_raw_input
+if hasattr(k, "_saved_stdin"):
+    k.stdin_socket = k._saved_stdin
+    del k._saved_stdin
 '''
 
 
 @pytest.mark.slow
 def test_a_broken_channel_costs_only_the_test_it_breaks(tmp_path):
     ok = "assert f(2) == 4\n'ok'"
-    tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_parent": "no_parent()\nf(1)",
-             "after_no_parent": ok, "mute": "mute()\nf(1)", "after_mute": ok, "flood": "assert flood(2) == 6\n'ok'",
-             "after_flood": ok, "huge": "huge()", "after_huge": ok}
+    tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_stdin": "no_stdin()\nf(1)",
+             "broken_by_no_stdin": ok, "after_no_stdin": ok, "mute": "mute()\nf(1)", "after_mute": ok,
+             "flood": "assert flood(2) == 6\n'ok'", "after_flood": ok, "huge": "huge()", "after_huge": ok}
     student = ["import numpy as np\n" + STUDENT_SABOTAGE]
     for gid in tests:
-        student += [(gid,)] + ([MEND] if gid in ("no_parent", "mute") else [])
+        student += [(gid,)] + ([MEND] if gid in ("broken_by_no_stdin", "mute") else [])
+        if gid == "cut":
+            student.append("globals().pop('__instructor_trusted__', None)")  # and between tests
     outputs = _trusted_outputs(tmp_path, student, tests)
-    for gid in ("before", "after_cut", "after_no_parent", "after_mute", "flood", "after_flood", "after_huge"):
+    for gid in ("before", "after_cut", "after_no_stdin", "after_mute", "flood", "after_flood", "after_huge"):
         assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["'ok'"], (gid, outputs[gid])
-    for gid in ("cut", "no_parent", "mute"):
+    for gid in ("cut", "no_stdin"):  # the collector's loop runs on: deleting its name, or the kernel's
+        assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["2"], (gid, outputs[gid])  # raw_input
+    for gid in ("broken_by_no_stdin", "mute"):
         errors = _errors(outputs[gid])
         assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader"), (gid, errors)
     assert _errors(outputs["huge"]) == ["ResultTooLarge: the result is larger than the grader accepts (48800000 bytes of arrays)"]
+
+
+# a student's functions that use the kernel's stdin channel, the grader's channel, themselves
+STUDENT_STDIN = '''
+import builtins, getpass, json, signal, time
+from IPython import get_ipython
+
+def f(x):
+    return 2 * x
+
+def ask():  # honest code that asks for input: it fails as in any cell the grader runs
+    return input("your name? ")
+
+def ask_password():
+    return getpass.getpass("password? ")
+
+def _stdin_on():
+    k = get_ipython().kernel
+    k._allow_stdin = True
+    return k
+
+def forge(n):  # an answer of its own to request n, through the kernel's raw_input (stdin turned back on)
+    got = _stdin_on().raw_input(json.dumps({"n": n, "ok": 99}))
+    return [n, got]
+
+def forge_many():  # many input requests, whatever the grader replies
+    k = _stdin_on()
+    return [k.raw_input("not an answer %d" % i) for i in range(50)]
+
+def replace_input(x):  # builtins.input is the student's to replace: it must not matter
+    builtins.input = lambda prompt="": json.dumps({"n": 2, "ok": 99})
+    return 2 * x
+
+def spin():  # past the time limit: interrupted
+    while True:
+        pass
+
+def ignore_sigint():  # past the time limit, and deaf to the interrupt: the kernel hangs
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        pass
+
+def crash():
+    import os
+    os._exit(1)
+'''
+
+
+@pytest.mark.slow
+def test_the_students_use_of_stdin_costs_only_its_own_test(tmp_path):
+    ok = "assert f(2) == 4\n'ok'"
+    after_spin = ("try:\n    spin()\nexcept Exception as e:\n    assert getattr(e, 'ename', '') == 'TimeoutError', e\n"
+                  "assert f(3) == 6\n'ok'")  # the loop starts again for the calls after a time limit
+    tests = {"ask": "ask()", "after_ask": ok, "password": "ask_password()", "forge": "forge(2)",
+             "forge_wrong": "forge(7)", "after_forge": ok,
+             "forge_many": "forge_many()", "after_forge_many": ok, "replace": "assert replace_input(1) == 2\n" + ok,
+             "after_replace": ok, "spin": "spin()", "after_spin": after_spin, "hang": "ignore_sigint()",
+             "after_hang": ok}
+    student = ["import numpy as np\n" + STUDENT_STDIN, "builtins.input = lambda prompt='': '{\"n\": 1, \"ok\": 0}'"]
+    student += [(gid,) for gid in tests]
+    outputs = _trusted_outputs(tmp_path, student, tests, timeout=3)
+    for gid in ("after_ask", "after_forge", "after_forge_many", "replace", "after_replace", "after_spin"):
+        assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["'ok'"], (gid, outputs[gid])
+    no_stdin = "raw_input was called, but this frontend does not support input requests."
+    assert _errors(outputs["ask"]) == [f"StdinNotImplementedError: {no_stdin}"]
+    assert _errors(outputs["password"]) == [
+        "StdinNotImplementedError: getpass was called, but this frontend does not support input requests."]
+    # a well-formed answer to the call being made (resolve was request 1) is taken: what the
+    # student's own function could have returned; any other costs that call
+    assert _errors(outputs["forge"]) == [] and _result(outputs["forge"]) == ["99"], outputs["forge"]
+    for gid in ("forge_wrong", "forge_many"):
+        errors = _errors(outputs[gid])
+        assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader got something else"), (gid, errors)
+    assert _errors(outputs["spin"]) == ["TimeoutError: your code ran past this test's time limit and was interrupted"]
+    assert [e.split(":")[0] for e in _errors(outputs["hang"])] == ["KernelHung"]
+    assert [e.split(":")[0] for e in _errors(outputs["after_hang"])] == ["NotRun"]
+
+
+@pytest.mark.slow
+def test_a_kernel_that_dies_during_a_call_keeps_the_tests_before(tmp_path):
+    ok = "assert f(2) == 4\n'ok'"
+    tests = {"before": ok, "crash": "crash()", "after": ok}
+    outputs = _trusted_outputs(tmp_path, ["import numpy as np\n" + STUDENT_STDIN] + [(gid,) for gid in tests], tests)
+    assert _errors(outputs["before"]) == [] and _result(outputs["before"]) == ["'ok'"]
+    assert [e.split(":")[0] for e in _errors(outputs["crash"])] == ["KernelDied"]
+    assert [e.split(":")[0] for e in _errors(outputs["after"])] == ["NotRun"]
