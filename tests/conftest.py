@@ -1,5 +1,6 @@
 """Shared test helpers. Nothing here touches the network, but for starting tests/test_colab_path.py's
-venv build (PyPI, or pip's cache) when the selected tests need it."""
+venv build and tests/test_jupyterhub.py's pre-build (PyPI and npm, or their caches) when the
+selected tests need them."""
 
 from __future__ import annotations
 
@@ -21,10 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # tests/test_colab_path.py's venv build, started at collection: (process, its directory)
 COLAB_VENV = pytest.StashKey[tuple]()
+# tests/test_jupyterhub.py's pre-build of the course environment and the proxy: (process, its directory)
+HUB_PREBUILD = pytest.StashKey[tuple]()
 
 
 def _needs_colab_venv(item) -> bool:
     return item.path.name == "test_colab_path.py" and "colab_python" in getattr(item, "fixturenames", ())
+
+
+def _needs_hub(item) -> bool:
+    return item.path.name == "test_jupyterhub.py" and "hub" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -36,25 +43,36 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_collection_finish(session):
-    """Start building the Colab-like venv (tests/test_colab_path.py) in the background as soon as
-    the selected tests are known and one of them needs it. Not under pytest-xdist (each worker
-    collects every test; the fixture builds the venv in the worker that runs them), nor with
+    """Start the downloads of the suite's two slow set-ups in the background as soon as the
+    selected tests are known and one of them needs it: the Colab-like venv
+    (tests/test_colab_path.py) and the hub's course environment and proxy
+    (tests/test_jupyterhub.py, only what its cache lacks). Not under pytest-xdist (each worker
+    collects every test; the fixtures build them in the worker that runs them), nor with
     ``--collect-only``."""
     config = session.config
-    if config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER") or COLAB_VENV in config.stash:
+    if config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    needing = [item for item in session.items if _needs_colab_venv(item)]
-    if needing:
-        base = config._tmp_path_factory.mktemp("colab_venv")  # what the tmp_path_factory fixture hands out
-        config.stash[COLAB_VENV] = (needing[0].module.start_colab_venv(base), base)
+    if COLAB_VENV not in config.stash:
+        needing = [item for item in session.items if _needs_colab_venv(item)]
+        if needing:
+            base = config._tmp_path_factory.mktemp("colab_venv")  # what the tmp_path_factory fixture hands out
+            config.stash[COLAB_VENV] = (needing[0].module.start_colab_venv(base), base)
+    if HUB_PREBUILD not in config.stash:
+        needing = [item for item in session.items if _needs_hub(item)]
+        if needing:
+            base = config._tmp_path_factory.mktemp("hub_prebuild")
+            proc = needing[0].module.start_prebuild(base)
+            if proc is not None:
+                config.stash[HUB_PREBUILD] = (proc, base)
 
 
 def pytest_sessionfinish(session):
-    """A venv build still running when the session ends (stopped early, interrupted) is killed."""
-    build = session.config.stash.get(COLAB_VENV, None)
-    if build is not None and build[0].poll() is None:
-        os.killpg(build[0].pid, signal.SIGKILL)
-        build[0].wait()
+    """A build still running when the session ends (stopped early, interrupted) is killed."""
+    for key in (COLAB_VENV, HUB_PREBUILD):
+        build = session.config.stash.get(key, None)
+        if build is not None and build[0].poll() is None:
+            os.killpg(build[0].pid, signal.SIGKILL)
+            build[0].wait()
 
 
 def predict_in_fresh_process(models: dict, x: np.ndarray, tmp_path: Path) -> dict:

@@ -14,6 +14,9 @@ at once, the service is killed half-way, and the feedback still appears, graded 
 
 Needs root (users, setuid spawning) and the network for the first run only (the course
 environment and the proxy are cached in NN_HUB_TEST_CACHE, default /var/cache/nn-course-hub-test).
+On a machine without that cache (CI's) their downloads start in the background when the session's
+tests are collected (tests/conftest.py, :func:`start_prebuild`), so that they overlap the tests
+before this module; the fixture waits for them, then runs install.sh as the admin guide says.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -42,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy" / "jupyterhub"
 sys.path.insert(0, str(ROOT))
 from instructor import submissions as S  # noqa: E402
+
+from conftest import HUB_PREBUILD  # noqa: E402
 
 # the module's fixtures run inside its first test: pytest-timeout must allow the whole cycle
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -62,6 +68,62 @@ if os.geteuid() != 0:
 
 import requests  # noqa: E402  (jupyterlab_server's dependency, in the course extra)
 import websocket  # noqa: E402  (websocket-client, jupyter_server's dependency)
+
+
+# --- the pre-build: the course environment's downloads, started at collection -------------------
+
+PREFIX = CACHE / "env"  # the course environment (NN_COURSE_PREFIX of install.sh)
+CHP = CACHE / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
+PYTHON = "/usr/bin/python3"  # install.sh's default NN_COURSE_PYTHON
+BASE_ENV = {"PATH": f"{PREFIX / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8"}
+
+
+def _npm_install() -> list[str]:
+    npm = shutil.which("npm")
+    assert npm, "npm is needed to install configurable-http-proxy (apt-get install npm)"
+    return [npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(CACHE / "chp"),
+            "configurable-http-proxy"]
+
+
+def start_prebuild(base: Path) -> subprocess.Popen | None:
+    """Start filling the cache in the background; return the running build (None: nothing to do).
+
+    What takes the first start of the hub two minutes is downloads and unpacking: the course
+    environment's packages (TensorFlow, Jupyter, JupyterHub: ``pip install`` of this checkout with
+    the course and hub extras, as install.sh does it, into ``PREFIX``, a venv of install.sh's
+    Python) and ``npm install configurable-http-proxy``, the two side by side. tests/conftest.py
+    starts this when the selected tests are known and one of them needs the hub, so that it
+    overlaps the tests before this module; the :func:`hub` fixture waits for it and then runs
+    install.sh itself, whose pip step then finds every dependency installed and only reinstalls
+    the course package from this checkout. A cache already complete (the marker ``env.ok``,
+    written when the environment's build last succeeded, and the proxy) is left as it is.
+    An environment without the marker (a build that was interrupted) is built again from scratch.
+
+    Args:
+        base: an empty directory of the session's temporary tree (the build's log: ``prebuild.log``).
+    """
+    marker = CACHE / "env.ok"
+    if marker.exists() and CHP.exists() and (PREFIX / "bin" / "jupyterhub").exists():
+        return None
+    q = shlex.quote
+    py = q(str(PREFIX / "bin" / "python"))
+    clean = "env -i " + " ".join(q(f"{k}={v}") for k, v in BASE_ENV.items())  # what install.sh gets from the fixture
+    env_build = (f"rm -f {q(str(marker))} && "
+                 f"if [ -e {q(str(PREFIX))} ]; then rm -rf {q(str(PREFIX))}; fi && "
+                 f"{clean} {q(PYTHON)} -m venv {q(str(PREFIX))} && "
+                 f"{clean} {py} -m pip install -q --upgrade pip && "
+                 f"{clean} {py} -m pip install -q --upgrade {q(f'{ROOT}[course,hub]')} && "
+                 f"touch {q(str(marker))}")
+    if marker.exists() and (PREFIX / "bin" / "jupyterhub").exists():
+        env_build = "true"
+    chp = "true" if CHP.exists() else " ".join(map(q, _npm_install()))
+    # both at once (pip mostly waits on the network and the disk; npm too); the status: pip's, else npm's
+    script = (f"set -u; umask 022; mkdir -p {q(str(CACHE))}; ({chp}) & npm=$!; ({env_build}); pip=$?; "
+              f"wait $npm; npm=$?; echo \"prebuild: pip $pip, npm $npm\"; [ $pip = 0 ] && [ $npm = 0 ]")
+    with open(base / "prebuild.log", "wb") as log:
+        return subprocess.Popen(["/bin/sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -347,23 +409,38 @@ class Kernel:
 # --- the fixture: install, users, hub --------------------------------------------------------
 
 
+def _assert_installed_from_this_checkout(prefix: Path, since: float) -> None:
+    """install.sh (re)installed the course package, not editable, and it is this checkout's code:
+    with a pre-built environment its pip step must still replace what the pre-build installed."""
+    (dist,) = prefix.glob("lib/python3*/site-packages/source_lib-*.dist-info")
+    assert (dist / "RECORD").stat().st_mtime >= since - 1, "install.sh did not reinstall the course package"
+    assert not list(dist.parent.glob("__editable__*source_lib*")), "the course package is installed editable"
+    for package in ("source_lib", "instructor"):
+        for src in (ROOT / package).rglob("*.py"):
+            installed = dist.parent / src.relative_to(ROOT)
+            assert installed.exists() and installed.read_bytes() == src.read_bytes(), installed
+
+
 @pytest.fixture(scope="module")
-def hub():
+def hub(request):
     t0 = time.monotonic()
-    npm = shutil.which("npm")
-    assert npm, "npm is needed to install configurable-http-proxy (apt-get install npm)"
-    chp = CACHE / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
-    if not chp.exists():
-        subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(CACHE / "chp"),
-                        "configurable-http-proxy"], check=True)
+    build = request.config.stash.get(HUB_PREBUILD, None)  # started at collection (tests/conftest.py)
+    if build is not None:
+        proc, base = build
+        proc.wait()
+        log = (base / "prebuild.log").read_text(encoding="utf-8", errors="replace")
+        assert proc.returncode == 0, f"pre-building the course environment failed:\n{log[-6000:]}"
+        TIMINGS["waited for the pre-build"] = time.monotonic() - t0
+    chp = CHP
+    if not chp.exists():  # no pre-build (pytest-xdist)
+        subprocess.run(_npm_install(), check=True)
     _remove_users()  # a previous run that was killed before its clean-up
     run = Path(tempfile.mkdtemp(prefix="nnhub-", dir="/var/tmp"))
     run.chmod(0o755)  # the students reach the exchange inside it
-    prefix = CACHE / "env"
+    prefix = PREFIX
     base = _free_ports(3)
     env = {
-        "PATH": f"{prefix / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-        "NN_COURSE_PREFIX": str(prefix), "NN_COURSE_DIR": str(run / "course"),
+        **BASE_ENV, "NN_COURSE_PREFIX": str(prefix), "NN_COURSE_DIR": str(run / "course"),
         "NN_COURSE_EXCHANGE": str(run / "exchange"), "NN_COURSE_HUB_STATE": str(run / "hub"),
         "NN_COURSE_ID": COURSE_ID, "NN_COURSE_GRADER": GRADER, "NN_COURSE_INSTRUCTORS": GROUPS[0],
         "NN_COURSE_STUDENTS": GROUPS[1], "NN_COURSE_HUB_PORT": str(_free_ports(1)),
@@ -371,10 +448,11 @@ def hub():
     }
     hub = Hub(run, env, prefix)
     try:
-        t = time.monotonic()
+        t, since = time.monotonic(), time.time()
         done = subprocess.run([str(DEPLOY / "install.sh")], env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         TIMINGS["install.sh"] = time.monotonic() - t
+        _assert_installed_from_this_checkout(prefix, since)
         for kind, names in (("instructor", [INSTRUCTOR]), ("student", [S1, S2])):
             done = subprocess.run([str(DEPLOY / "add_users.sh"), kind, *names], env=env, capture_output=True, text=True)
             assert done.returncode == 0, done.stdout + done.stderr
