@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -238,29 +239,54 @@ def test_cli_check_reports_stale_notebooks():
 
 # --- executing the notebooks (slow) -------------------------------------------------------
 
-_EXECUTED: dict = {}
+_RUNS: dict = {}  # notebook name -> Future of the executed notebook, once per test session
 
 
-def _executed(path):
-    """The notebook executed top to bottom in a fresh kernel, once per test session.
+def _executes(which):
+    """Decorator: the test executes the lecture ``which`` (a file name), or ``"path"``: its parameter's."""
+    def mark(test):
+        test.executes = which
+        return test
+    return mark
+
+
+def _execute(path) -> nbformat.NotebookNode:
+    """The notebook executed top to bottom in a fresh kernel.
 
     The kernel runs as a student's does: ipykernel forwards what native code writes to fd 2
     (TensorFlow's C++ log) into the notebook only outside pytest, so PYTEST_CURRENT_TEST is
     left out of the kernel's environment.
     """
-    if path.name not in _EXECUTED:
-        from nbclient import NotebookClient
+    from nbclient import NotebookClient
 
-        nb = _read(path)
-        client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(LECTURES)}})
-        saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
-        try:
-            client.execute()  # raises CellExecutionError on the first failing cell
-        finally:
-            if saved is not None:
-                os.environ["PYTEST_CURRENT_TEST"] = saved
-        _EXECUTED[path.name] = nb
-    return _EXECUTED[path.name]
+    nb = _read(path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(LECTURES)}})
+    client.execute(env=env)  # raises CellExecutionError on the first failing cell
+    return nb
+
+
+def _executed(request, path):
+    """``path`` executed (:func:`_execute`) once per test session.
+
+    The first call starts every lecture that the session's selected tests execute, each in its
+    own kernel at the same time, and waits for ``path``'s: a lecture's kernel is busy on one core
+    at a time for much of its run (Keras's step-by-step Python, TensorFlow's import), so the
+    three together take far less wall time than one after the other (measured: see the commit).
+    A lecture's failure is raised in each test that reads it.
+    """
+    if path.name not in _RUNS:
+        wanted = {path.name}
+        for item in request.session.items:
+            which = getattr(getattr(item, "function", None), "executes", None)
+            if item.path == Path(__file__) and which:
+                wanted.add(item.callspec.params["path"].name if which == "path" else which)
+        wanted -= set(_RUNS)
+        pool = ThreadPoolExecutor(len(wanted), thread_name_prefix="lecture")
+        for name in sorted(wanted):
+            _RUNS[name] = pool.submit(_execute, LECTURES / name)
+        pool.shutdown(wait=False)
+    return _RUNS[path.name].result()
 
 
 def _stdout(nb):
@@ -276,8 +302,9 @@ def _number(pattern, text):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_top_to_bottom_with_no_red_text(path):
-    nb = _executed(path)
+@_executes("path")
+def test_notebook_runs_top_to_bottom_with_no_red_text(request, path):
+    nb = _executed(request, path)
     # no error, no stderr at all, its figures, the device report, the MNIST line, no NaN (tests/conftest.py;
     # tests/test_colab_path.py asserts the same on the student copy run with Colab's versions)
     assert_lecture_ran_clean(nb, path.name)
@@ -286,8 +313,9 @@ def test_notebook_runs_top_to_bottom_with_no_red_text(path):
 
 
 @pytest.mark.slow
-def test_notebook_01_prose_follows_its_numbers():
-    text = _stdout(_executed(LECTURES / "01_activation_functions.ipynb"))
+@_executes("01_activation_functions.ipynb")
+def test_notebook_01_prose_follows_its_numbers(request):
+    text = _stdout(_executed(request, LECTURES / "01_activation_functions.ipynb"))
     # section 2 states the value of ReLU'(0) of each convention (autodiff of both functions)
     assert re.search(r"A\.relu'\(0\) = 1 ", text) and re.search(r"keras\.activations\.relu'\(0\) = 0 ", text)
     # "most units dead" after lr = 1.5, few after lr = 0.05
@@ -311,8 +339,9 @@ def test_notebook_01_prose_follows_its_numbers():
 
 
 @pytest.mark.slow
-def test_notebook_02_prose_follows_its_numbers():
-    text = _stdout(_executed(LECTURES / "02_loss_functions.ipynb"))
+@_executes("02_loss_functions.ipynb")
+def test_notebook_02_prose_follows_its_numbers(request):
+    text = _stdout(_executed(request, LECTURES / "02_loss_functions.ipynb"))
     # Nielsen, NNDL ch. 3 (MSE from w = b = 2): a = 0.964 at epoch 100, 0.789 at 200, near 0.20 at 300, a plateau of
     # "about 150 epochs"; from w = 0.6, b = 0.9 it ends near 0.09
     a = dict(zip((0, 50, 100, 150, 200, 300), _number(r"quadratic, w=2, b=2 +" + r" +".join([r"([\d.]+)"] * 6), text)))
@@ -328,8 +357,9 @@ def test_notebook_02_prose_follows_its_numbers():
 
 
 @pytest.mark.slow
-def test_notebook_03_prose_follows_its_numbers():
-    text = _stdout(_executed(LECTURES / "03_vanishing_gradient.ipynb"))
+@_executes("03_vanishing_gradient.ipynb")
+def test_notebook_03_prose_follows_its_numbers(request):
+    text = _stdout(_executed(request, LECTURES / "03_vanishing_gradient.ipynb"))
     # section 5: the mean of five seeds lies within 2x of each of Nielsen's published speeds (NNDL ch. 5)
     apart = [float(x) for x in re.findall(r"Nielsen \([\d., ]+\) +\(at most ([\d.]+)x apart\)", text)]
     assert len(apart) == 3 and max(apart) < 2.0, apart
