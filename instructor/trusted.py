@@ -243,8 +243,8 @@ class _TrustedCollector:
         except (TypeError, ValueError) as exc:
             text = self.json.dumps({"n": answer.get("n"), "err": [type(exc).__name__, str(exc)[:2000], ""]})
         if len(text) > __LIMIT__:
-            text = self.json.dumps({"n": answer.get("n"), "err": ["ResultTooLarge", "the result is larger than the grader "
-                                                                  "accepts (%d characters of JSON)" % len(text), ""]})
+            why = "the result is larger than the grader accepts (%d characters of JSON)" % len(text)
+            text = self.json.dumps({"n": answer.get("n"), "err": ["ResultTooLarge", why, ""]})
         return text
 
     def answer(self, request):
@@ -703,7 +703,9 @@ class TrustedExecute(RobustExecute):
             if shell in ready:
                 msg = self._recv(shell)
                 if msg is not None and msg["parent_header"].get("msg_id") == loop["id"]:
-                    loop["reply"], loop["waiting"] = msg["content"] or {"status": "?"}, False
+                    # (the kernel may still wait for an input reply if the reply was forged: the
+                    # loop's end answers "done" to it anyway)
+                    loop["reply"] = msg["content"] or {"status": "?"}
                     return "reply", loop["reply"]
 
     def _recv(self, socket):
@@ -713,7 +715,10 @@ class TrustedExecute(RobustExecute):
         except Exception as exc:  # a message that is not Jupyter's (the kernel is the student's)
             self.log.warning("trusted test %s: a malformed message from the kernel dropped (%s)", self._gid, exc)
             return None
-        return msg if isinstance(msg, dict) else None
+        parts = ("header", "parent_header", "content")
+        if not (isinstance(msg, dict) and all(isinstance(msg.get(k), dict) for k in parts)):
+            return None
+        return msg
 
     def _drain_iopub(self, iopub) -> None:
         """Read what iopub holds, noting the loop's idle status; the rest (the student's prints
