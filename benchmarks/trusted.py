@@ -5,14 +5,16 @@ grade cells with their full master source). Then the same notebook is executed `
 times each way, alternating: by ``RobustExecute`` (every cell, tests included, in the kernel:
 the old way) and by ``TrustedExecute`` (tests in the grader, with round trips to the kernel).
 Per question: the median seconds of the test cell, and for the trusted way the grader's CPU
-seconds in it, its round trips and the bytes they carried both ways (sources, requests, binary
-buffers, answers); per notebook: the median wall seconds of the whole execution (kernel start
-included), the grader process's CPU seconds and the kernel's (its sandbox's process tree, read
-just before the kernel shuts down: start-up included). The grader's first trusted test also pays for
-importing the test's references (TensorFlow) in the grader: shown apart.
+seconds in it, its round trips and the characters they carried both ways (sources, requests,
+answers: arrays in base64); per notebook: the median wall seconds of the whole execution (kernel
+start included), the grader process's CPU seconds and the kernel's (its sandbox's process tree,
+read just before the kernel shuts down: start-up included). The grader's first trusted test
+also pays for importing the test's references (TensorFlow) in the grader: shown apart.
 
-To compare two versions of the grader, run the same file with ``PYTHONPATH`` at the other
-checkout (``git archive <commit> | tar -x -C /tmp/old``; the bytes column needs this version).
+To compare two versions of the grader, run this file with the other version's
+instructor/trusted.py in place (``git show <commit>:instructor/trusted.py``): a ``PYTHONPATH``
+at another checkout does not do: its kernel finds no ``source_lib`` (the sandbox binds that
+checkout's, the virtual environment's editable install points at this one's).
 
 ``--per-call N`` measures one round trip instead: a small master whose one test calls a
 student's ``f(x)`` (``x`` a float) N times and one that calls it once, each graded ``--repeat``
