@@ -6,7 +6,8 @@ where they come from): no nbgrader, no Jupyter server, no ``source_lib``. The ve
 in the background when the session's tests are collected, and this module runs last
 (tests/conftest.py), so its download overlaps the rest of the suite. Each lecture and each
 released assignment is then copied alone into an empty directory and executed there by nbclient
-with a kernel of that venv, the way Colab opens one notebook from GitHub. Its setup cell really
+with a kernel of that venv, the way Colab opens one notebook from GitHub (the three lectures at
+the same time, each in its own hard-linked copy of the venv). Its setup cell really
 runs ``pip install "source_lib @ git+file://<student repo>"`` (the URL from the
 ``SOURCE_LIB_REPOSITORY`` override), or installs the wheel placed next to the notebook. Before each
 notebook ``source_lib`` is uninstalled again: every Colab session starts without it.
@@ -16,7 +17,6 @@ Needs PyPI (or pip's cache) for the pinned packages; nothing else leaves the mac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -115,18 +116,6 @@ def colab_python(request, tmp_path_factory):
     return python, kernels
 
 
-@contextlib.contextmanager
-def _environ(env: dict):
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _run(colab_python, nb, workdir: Path, url: str | None, allow_errors=False, timeout=600):
     """Execute ``nb`` alone in ``workdir`` with the Colab-like kernel, ``source_lib`` uninstalled
     first; ``url`` is the setup cell's SOURCE_LIB_REPOSITORY (None: unset)."""
@@ -145,10 +134,9 @@ def _run(colab_python, nb, workdir: Path, url: str | None, allow_errors=False, t
     if url:
         env["SOURCE_LIB_REPOSITORY"] = url
     km = KernelManager(kernel_name="colab", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-    try:
-        with _environ(env):
-            NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
-                           resources={"metadata": {"path": str(workdir)}}).execute()
+    try:  # the kernel's environment is env (passed, not set in os.environ: lectures run in threads at once)
+        NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
+                       resources={"metadata": {"path": str(workdir)}}).execute(env=env)
     finally:  # nbclient shuts down only a kernel manager it made itself
         if km.has_kernel:
             km.shutdown_kernel(now=True)
@@ -171,12 +159,60 @@ def _installed(colab_python) -> bool:
                           capture_output=True).returncode == 0
 
 
+def _clone(colab_python, tag: str) -> tuple[Path, Path]:
+    """A copy of the Colab-like venv and a kernelspec for it: (python, kernel dir).
+
+    Hard links (``cp -al``): a second or two and no disk. A notebook's run changes only
+    source_lib's own files in it (uninstalled, then installed by the setup cell, as new files),
+    so neither the original nor another copy sees them.
+    """
+    python, kernels = colab_python
+    base = kernels.parent
+    venv = base / f"venv-{tag}"
+    subprocess.run(["cp", "-al", str(python.parents[1]), str(venv)], check=True)
+    spec = base / f"kernels-{tag}"
+    (spec / "colab").mkdir(parents=True)
+    argv = json.loads((kernels / "colab" / "kernel.json").read_text())["argv"]
+    (spec / "colab" / "kernel.json").write_text(json.dumps({
+        "argv": [str(venv / "bin" / "python"), *argv[1:]], "display_name": "Colab-like", "language": "python"}))
+    return venv / "bin" / "python", spec
+
+
+_LECTURE_RUNS: dict = {}  # lecture name -> Future of (executed notebook, source_lib installed after it)
+
+
+def _lecture_run(name, repo, colab, workdir):
+    nb = _run(colab, _alone(repo / "lectures" / name, workdir), workdir, url=repo.resolve().as_uri())
+    return nb, _installed(colab)
+
+
+def _lecture(request, name, student, colab_python, tmp_path_factory):
+    """``name`` run from the student repository once per session.
+
+    The first call starts every lecture the session's selected tests run, at the same time, each
+    in its own copy of the Colab-like venv (:func:`_clone`: each a fresh Colab session, as one
+    after the other in the one venv were), and waits for ``name``'s. A lecture's kernel keeps
+    about one core busy, so together they take much less wall time than one by one.
+    """
+    if name not in _LECTURE_RUNS:
+        wanted = {name} | {item.callspec.params["name"] for item in request.session.items
+                           if getattr(item, "function", None) is test_lecture_runs_clean_from_the_student_repository}
+        wanted -= set(_LECTURE_RUNS)
+        repo, _ = student
+        pool = ThreadPoolExecutor(len(wanted), thread_name_prefix="colab-lecture")
+        for lecture in sorted(wanted):
+            tag = Path(lecture).stem
+            colab = _clone(colab_python, tag)
+            _LECTURE_RUNS[lecture] = pool.submit(_lecture_run, lecture, repo, colab,
+                                                 tmp_path_factory.mktemp(f"lecture-{tag}") / "content")
+        pool.shutdown(wait=False)
+    return _LECTURE_RUNS[name].result()
+
+
 @pytest.mark.parametrize("name", LECTURES)
-def test_lecture_runs_clean_from_the_student_repository(name, student, colab_python, tmp_path):
-    repo, _ = student
-    nb = _run(colab_python, _alone(repo / "lectures" / name, tmp_path / "content"), tmp_path / "content",
-              url=repo.resolve().as_uri())
-    assert _installed(colab_python), "the setup cell did not install source_lib"
+def test_lecture_runs_clean_from_the_student_repository(name, student, colab_python, request, tmp_path_factory):
+    nb, installed = _lecture(request, name, student, colab_python, tmp_path_factory)
+    assert installed, "the setup cell did not install source_lib"
     # the checks of tests/test_lectures.py's run, here with Colab's versions: no error, no red text
     # (stderr, fd 2 included), its figures, the device report, the MNIST line, no NaN
     assert_lecture_ran_clean(nb, name)
