@@ -114,7 +114,7 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
     """
     from tqdm import tqdm
 
-    from . import gradebook, pool, worker
+    from . import gradebook, pool, reference_cache, worker
 
     course = Path(course).resolve()
     db_url = gradebook_url(course)
@@ -137,6 +137,8 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
             else:
                 tasks.append(task)
     gradebook.prepare(course, {t.student for t in tasks}, db_url)
+    for name in dict.fromkeys(t.assignment for t in tasks):  # the hidden tests' references, once
+        reference_cache.ensure(course, name, log=log)
     if kept:
         log(f"autograde: {len(kept)} submission(s) unchanged since they were graded, kept (--force grades them again)")
     totals = {n: sum(t.assignment == n for t in tasks) for n in dict.fromkeys(t.assignment for t in tasks)}

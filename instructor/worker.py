@@ -97,10 +97,9 @@ def sandboxed(api) -> bool | None:
 def _api(task: Task):
     key = (task.course, task.db_url, task.timeout)
     if key not in _APIS:
-        # the references of the grade cells (they run here, instructor/trusted.py): TensorFlow and
-        # Keras load once per worker, quietly, not inside the first test's time limit
-        from source_lib import activations, losses, vanishing  # noqa: F401
-
+        # the grade cells run here (instructor/trusted.py); their references come from the
+        # assignment's reference file (instructor/reference_cache.py), so TensorFlow loads only
+        # if a submission needs a reference that the master's run did not compute
         _APIS[key] = course_api(task.course, timeout=task.timeout, db_url=task.db_url)
     return _APIS[key]
 
@@ -199,10 +198,11 @@ def grade(task: Task) -> dict:
 
 def _grade(task: Task) -> dict:
     from . import autograde as ag
-    from . import integrity
+    from . import integrity, reference_cache
 
     course, name, student = Path(task.course), task.assignment, task.student
     api = _api(task)
+    reference_cache.load(course, name)  # once per worker (again if autograde made it anew)
     folder = course / "submitted" / student / name
     invalid = ag.invalid_notebooks(folder)
     flags = integrity.check_submission(folder, course / "assignments" / name)

@@ -29,22 +29,38 @@ is remembered only when it is plain data (a TensorFlow tensor becomes its NumPy 
 :data:`MAX_VALUE_BYTES` of it, and at most :data:`MAX_ENTRIES` values (least recently used go).
 
 The functions given must be deterministic, as references are. Nothing here imports TensorFlow.
+
+Two more pieces let a grader hold the values without TensorFlow at all:
+
+- ``lazy_module(name)`` stands for a module that is imported only when something of it is
+  called (with ``act = lazy_module(...)`` of ``source_lib.activations``, ``act.gradient_profile``
+  and a lambda over ``act.elu`` have fingerprints, and TensorFlow loads only if a value must
+  be computed);
+- :func:`save` writes the remembered values to a JSON file and :func:`load` puts them back,
+  when the file was written by the same Python, NumPy, TensorFlow, Keras and ``source_lib``
+  (its ``versions``); instructor/reference_cache.py computes them once per assignment from
+  the master notebook, and every grading process loads them.
 """
 
 from __future__ import annotations
 
+import base64
 import builtins
 import copy
 import dis
 import functools
 import hashlib
+import importlib
+import json
+import os
 import sys
 import types
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["reference", "fingerprint", "clear", "stats"]
+__all__ = ["reference", "fingerprint", "lazy_module", "save", "load", "versions", "clear", "stats"]
 
 #: The most values remembered at once (the least recently used are forgotten first).
 MAX_ENTRIES = 512
@@ -54,6 +70,43 @@ MAX_VALUE_BYTES = 16_000_000
 _MEMO: OrderedDict = OrderedDict()
 _STATS = {"hits": 0, "misses": 0, "uncached": 0}
 _LOADS_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+
+
+class _Lazy:
+    """A module, or a name inside one (``keras.losses.hinge``), imported when it is first called."""
+
+    def __init__(self, module: str, path: tuple = ()):
+        self._module, self._path = module, tuple(path)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Lazy(self._module, self._path + (name,))
+
+    def _resolve(self):
+        found = importlib.import_module(self._module)
+        for part in self._path:
+            found = getattr(found, part)
+        return found
+
+    def __call__(self, *args, **kwargs):
+        return self._resolve()(*args, **kwargs)
+
+    def __repr__(self):
+        return f"lazy_module({self._module!r})" + "".join(f".{p}" for p in self._path)
+
+
+def lazy_module(name: str) -> _Lazy:
+    """The module ``name``, imported only when one of its functions or classes is called.
+
+    ``act = lazy_module`` of ``"source_lib.activations"``, then ``reference(act.gradient_profile,
+    act.elu, x)``: nothing is imported unless the value has to be computed. Only calls go
+    through: read a constant of the module from the module itself.
+
+    Args:
+        name: the module's import name.
+    """
+    return _Lazy(name)
 
 
 class _NoFingerprint(Exception):
@@ -98,6 +151,8 @@ def _function_key(fn: types.FunctionType, depth: int):
         if value is _NoFingerprint:
             if not hasattr(builtins, name):
                 raise _NoFingerprint(f"the global {name!r} is not bound yet")
+        elif isinstance(value, _Lazy) and not value._path:
+            continue
         elif not isinstance(value, types.ModuleType) or sys.modules.get(value.__name__) is not value:
             raise _NoFingerprint(f"the global {name!r} is not a module")
     cells = [c.cell_contents for c in fn.__closure__ or ()]
@@ -135,6 +190,8 @@ def fingerprint(x, depth: int = 0):
         return (type(x).__name__, tuple(fingerprint(v, depth + 1) for v in x))
     if type(x) is dict:
         return ("dict", tuple(sorted((fingerprint(k, depth + 1), fingerprint(v, depth + 1)) for k, v in x.items())))
+    if isinstance(x, _Lazy):
+        return ("named", x._module, ".".join(x._path)) if x._path else ("module", x._module)
     if isinstance(x, types.ModuleType):
         if sys.modules.get(x.__name__) is not x:
             raise _NoFingerprint("a module that is not the imported one")
@@ -210,6 +267,101 @@ def reference(fn, *args, **kwargs):
         while len(_MEMO) > MAX_ENTRIES:
             _MEMO.popitem(last=False)
     return copy.deepcopy(plain)
+
+
+def versions() -> dict:
+    """What the remembered values depend on besides their fingerprints: the versions of Python,
+    NumPy, TensorFlow and Keras, and a digest of ``source_lib``'s own code."""
+    from importlib import metadata
+
+    def version(dist):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return {"python": list(sys.version_info[:2]), "numpy": np.__version__, "tensorflow": version("tensorflow"),
+            "keras": version("keras"), "source_lib": digest.hexdigest()}
+
+
+def _to_json(x):
+    """A remembered value (or a fingerprint) as JSON, exactly: arrays as their bytes in base64."""
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, float):
+        return {"F": repr(x)}  # NaN, infinities and -0.0 included
+    if isinstance(x, complex):
+        return {"C": [repr(x.real), repr(x.imag)]}
+    if isinstance(x, np.ndarray):
+        return {"A": [x.dtype.str, list(x.shape), base64.b64encode(np.ascontiguousarray(x).tobytes()).decode()]}
+    if isinstance(x, np.generic):
+        return {"N": [x.dtype.str, base64.b64encode(x.tobytes()).decode()]}
+    if type(x) is tuple:
+        return {"T": [_to_json(v) for v in x]}
+    if type(x) is list:
+        return [_to_json(v) for v in x]
+    if type(x) is dict:
+        return {"D": [[_to_json(k), _to_json(v)] for k, v in x.items()]}
+    raise TypeError(f"cannot store a {type(x).__name__}")
+
+
+def _from_json(x):
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, list):
+        return [_from_json(v) for v in x]
+    (tag, v), = x.items()
+    if tag == "F":
+        return float(v)
+    if tag == "C":
+        return complex(float(v[0]), float(v[1]))
+    if tag == "A":
+        return np.frombuffer(base64.b64decode(v[2]), dtype=np.dtype(v[0])).reshape(v[1]).copy()
+    if tag == "N":
+        return np.frombuffer(base64.b64decode(v[1]), dtype=np.dtype(v[0]))[0]
+    if tag == "T":
+        return tuple(_from_json(i) for i in v)
+    if tag == "D":
+        return {_from_json(k): _from_json(i) for k, i in v}
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def save(path, about: dict | None = None) -> int:
+    """Write every remembered value to the JSON file ``path`` (atomically); how many.
+
+    Args:
+        path: the file.
+        about: more that the values depend on (e.g. the master notebook's digest), kept beside
+            :func:`versions` and required equal by :func:`load`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [[_to_json(key), _to_json(value)] for key, value in _MEMO.items()]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"versions": versions(), "about": about or {}, "entries": entries}), encoding="utf-8")
+    os.replace(tmp, path)
+    return len(entries)
+
+
+def load(path, about: dict | None = None) -> int | None:
+    """Remember the values of the file ``path`` (written by :func:`save`); how many, or None when
+    the file is missing, unreadable, or was written for other versions or another ``about``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("versions") != versions() or data.get("about") != (about or {}):
+            return None
+        entries = [(_from_json(key), _from_json(value)) for key, value in data["entries"]]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    for key, value in entries:
+        _MEMO[key] = value
+    while len(_MEMO) > MAX_ENTRIES:
+        _MEMO.popitem(last=False)
+    return len(entries)
 
 
 def clear() -> None:

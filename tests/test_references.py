@@ -177,3 +177,71 @@ def test_only_plain_values_are_kept_and_the_memo_stays_bounded(monkeypatch):
     reference(counted, 4.0)  # the newest is still there
     reference(counted, 0.0)  # the oldest was forgotten
     assert len(CALLS) == 6
+
+
+def test_a_lazy_module_imports_nothing_until_a_value_must_be_computed():
+    R = references.lazy_module("json")  # any module: its functions have fingerprints without it
+    assert fingerprint(R.dumps) == ("named", "json", "dumps") and fingerprint(R) == ("module", "json")
+    assert reference(R.dumps, [1, 2]) == "[1, 2]" and reference(R.dumps, [1, 2]) == "[1, 2]"
+    assert references.stats()["hits"] == 1
+
+
+def test_saved_values_come_back_exactly_and_only_for_the_same_versions(tmp_path):
+    values = (np.array([0.0, -0.0, np.nan, np.inf, 5e-324]), np.float32(1.5), [1, 2.5, "s", None, True],
+              {"k": (1 + 2j, np.arange(6, dtype=">i2").reshape(2, 3))})
+    box = iter([values])
+    reference(lambda: next(box))  # a closure over an iterator: no fingerprint, so nothing kept
+    reference(counted, np.arange(3.0), scale=2.0)
+    references._MEMO[("test", "values")] = values
+    file = tmp_path / "refs.json"
+    assert references.save(file, {"master": "abc"}) == 2
+    references.clear()
+    assert references.load(file, {"master": "other"}) is None and references.stats()["entries"] == 0
+    assert references.load(file, {"master": "abc"}) == 2
+    got = references._MEMO[("test", "values")]
+    assert got[0].tobytes() == values[0].tobytes() and got[1] == values[1] and got[1].dtype == np.float32
+    assert got[2] == values[2] and got[3]["k"][0] == 1 + 2j and got[3]["k"][1].dtype.str == ">i2"
+    np.testing.assert_array_equal(got[3]["k"][1], values[3]["k"][1])
+    np.testing.assert_array_equal(reference(counted, np.arange(3.0), scale=2.0), [0.0, 2.0, 4.0])
+    assert CALLS == [1], "the remembered value came from the file"
+    data = file.read_text()
+    file.write_text(data.replace(references.versions()["source_lib"], "0" * 64))  # source_lib changed since
+    references.clear()
+    assert references.load(file, {"master": "abc"}) is None
+
+
+@pytest.mark.slow
+def test_a_grading_process_with_the_masters_references_never_imports_tensorflow(tmp_path):
+    """autograde computes each assignment's references once from its master; a fresh grading
+    process loads them, grades perfect work to full points and never imports TensorFlow."""
+    import json
+    import subprocess
+    import sys
+
+    from instructor import course, reference_cache
+    from instructor import submissions as S
+
+    names = course.ASSIGNMENTS
+    c = course.scratch_course(tmp_path / "course", names)
+    course.release(c, names, log=lambda m: None)
+    for name in names:
+        S.write(S.filled(c, name), c, "perfect", name)
+    course.autograde(c, names, log=lambda m: None)
+    first, questions = course.collect_grades(c, names)
+    assert all(q["score"] == q["max_score"] for q in questions if not q["needs_manual_grade"]), questions
+    assert all(reference_cache.path(c, name).exists() for name in names)
+    script = (
+        "import json, sys\n"
+        "from instructor import course\n"
+        "from source_lib import references\n"
+        f"course.autograde({str(c)!r}, {names!r}, log=lambda m: None, force=True)\n"
+        f"print(json.dumps({{'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules, **references.stats(),"
+        f" 'totals': course.collect_grades({str(c)!r}, {names!r})[0]}}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                          cwd=str(course.ROOT))
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["tf"] is False and out["keras"] is False, out
+    assert out["hits"] > 20 and out["misses"] == 0, out
+    assert out["totals"] == json.loads(json.dumps(first))  # the same points, question by question in the totals
