@@ -272,7 +272,7 @@ def main(argv=None) -> int:
         print(f"{config:<14}{r['wall']:>9.0f}{r['wall'] / n:>10.1f}{r['cpu']:>9.0f}{r['cpu'] / n:>9.1f}"
               f"{base['wall'] / r['wall']:>9.2f}x{r['task_cpu'] / n:>14.1f}{r['cpu'] - r['task_cpu']:>13.0f}")
     print("task CPU: what the tasks' own notes measured (grader + kernel, per submission); fixed: the rest "
-          "(workers' start-up and their TensorFlow import, the cluster, the gradebook's preparation), paid once per run")
+          "(workers' start-up, the cluster, the gradebook's preparation; the references were computed at release), paid once per run")
     print(f"Dask: a 2-worker LocalCluster starts in {dask_start:.1f} s; {dask_ms:.1f} ms per no-op task")
 
     print(f"\nPer submission, serial (medians of {args.copies}), against the floor F and the notebook's compute C")

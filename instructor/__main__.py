@@ -1,6 +1,6 @@
 """``python -m instructor VERB``: the instructor's verbs over nbgrader.
 
-    python -m instructor release          # solutions/ -> assignments/ (nbgrader generate_assignment)
+    python -m instructor release          # solutions/ -> assignments/ (nbgrader generate_assignment); the hidden tests' references
     python -m instructor autograde        # every submission in submitted/ (nbgrader autograde)
     python -m instructor feedback         # feedback/<student>/<assignment>/*.html
     python -m instructor grades           # build/grades/grades.csv, questions.csv, grades.png
