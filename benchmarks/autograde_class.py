@@ -13,11 +13,13 @@ Per configuration: wall-seconds and CPU-seconds (this process and everything it 
 workers, kernels; sampled) for the class and per submission, and the speed-up against serial.
 Per assignment: the floor F (a sandboxed kernel started the way autograde starts it, running
 only the imports of the cells the grading kernel runs), the notebook's own compute C (the master's
-code without its grade cells, which run in the grader, and without its informational cells, which
-the grader leaves out, in a plain kernel, minus its floor), and the serial per-submission CPU
-against 1.3 x (F + C), F and C each the median of 3 runs: everything else (nbgrader, the sandbox, the trusted tests and their
-references) must fit in the 30%. Dask's own
-cost: cluster start-up and milliseconds per task (no-op tasks).
+code in a plain kernel, minus its floor: its solutions and its test cells, whose calls of the
+solutions are the notebook's own work, with the references their hidden tests ask for loaded from
+the file release made, as the grader loads them; never its informational cells, which the grader
+leaves out; C0, printed beside, leaves the test cells out too), and the serial per-submission CPU
+against 1.3 x (F + C), F and C each the median of 3 runs: everything else (nbgrader, the sandbox,
+the trusted channel) must fit in the 30%. Dask's own cost: cluster start-up and milliseconds per
+task (no-op tasks).
 
 Targets (issue 11): 500 x 3 projected under 1 h on 2 cores; JOBS=2 at least 1.8x serial on an
 idle machine; per-submission CPU within 1.3 x (floor + compute). Absolute seconds are printed
@@ -98,19 +100,38 @@ def floor(c: Path, name: str) -> tuple[float, float]:
     return time.perf_counter() - start, cpu.seconds
 
 
-def plain_notebook(c: Path, name: str) -> tuple[float, float]:
-    """(wall, CPU) of the master notebook's own code (its solutions, without the grade cells and the
-    informational cells, see :func:`_graded_run`) in a plain nbclient kernel."""
+def plain_notebook(c: Path, name: str, tests: bool = True) -> tuple[float, float]:
+    """(wall, CPU) of the master notebook's own code in a plain nbclient kernel: its solutions and,
+    with ``tests``, its test cells (hidden tests too: their calls of the solutions are the notebook's
+    work), the references they ask for coming from the file release made (reference_cache: they
+    are not computed per submission); never its informational cells (the grader leaves them out).
+    Without ``tests``, the grade cells are left out too (:func:`_graded_run`)."""
+    import nbformat
     from nbclient import NotebookClient
 
-    from instructor import worker
+    from instructor import reference_cache, worker
+    from instructor.informational import TAG
 
-    nb = _graded_run(c / "solutions" / name / f"{name}.ipynb")
+    master = c / "solutions" / name / f"{name}.ipynb"
+    if tests:
+        nb = nbformat.read(master, as_version=4)
+        nb.cells = [cell for cell in nb.cells if TAG not in cell.get("metadata", {}).get("tags", [])]
+        about = reference_cache._about(c, name)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(
+            f"from source_lib import references as _r\n_r.load({str(reference_cache.path(c, name))!r}, {about!r})"))
+        nb.cells.append(nbformat.v4.new_code_cell("import sys\nassert 'tensorflow' not in sys.modules, 'a reference was computed'"))
+    else:
+        nb = _graded_run(master)
     start = time.perf_counter()
     with worker.TreeCPU() as cpu:
         NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(c / "solutions" / name)}}).execute()
-    return time.perf_counter() - start, cpu.seconds
+    seconds = time.perf_counter() - start
+    errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []) if o.output_type == "error"]
+    if tests and errors:
+        raise SystemExit(f"the master of {name} does not run clean with its references: "
+                         + "; ".join(f"{e.ename}: {e.evalue}" for e in errors))
+    return seconds, cpu.seconds
 
 
 def plain_floor(c: Path, name: str) -> tuple[float, float]:
@@ -231,10 +252,11 @@ def main(argv=None) -> int:
             fw, fc = (statistics.median(v) for v in zip(*(floor(source, name) for _ in range(3))))
             pfw, pfc = (statistics.median(v) for v in zip(*(plain_floor(source, name) for _ in range(3))))
             ew, ec = (statistics.median(v) for v in zip(*(plain_notebook(source, name) for _ in range(3))))
+            e0 = statistics.median(plain_notebook(source, name, tests=False)[1] for _ in range(3))
             per_assignment[name] = dict(floor_wall=fw, floor_cpu=fc, compute_cpu=max(ec - pfc, 0.0),
-                                        compute_wall=max(ew - pfw, 0.0))
+                                        compute_wall=max(ew - pfw, 0.0), compute0_cpu=max(e0 - pfc, 0.0))
             print(f"measured {name}: floor {fw:.1f} s wall {fc:.1f} CPU-s; compute {per_assignment[name]['compute_cpu']:.1f}"
-                  " CPU-s", flush=True)
+                  f" CPU-s ({per_assignment[name]['compute0_cpu']:.1f} without the test cells)", flush=True)
         dask_start, dask_ms = dask_overhead()
         results = {}
         need_pg = any(c.endswith("-pg") for c in configs)
@@ -277,7 +299,7 @@ def main(argv=None) -> int:
 
     print(f"\nPer submission, serial (medians of {args.copies}), against the floor F and the notebook's compute C")
     head = (f"{'assignment':<28}{'F wall':>8}{'F CPU':>8}{'C CPU':>8}{'CPU perfect':>13}{'CPU blank':>11}"
-            f"{'perfect/(F+C)':>15}")
+            f"{'perfect/(F+C)':>15}{'C0 CPU':>8}{'perfect/(F+C0)':>16}")
     print(head)
     print("-" * len(head))
     worst = 0.0
@@ -285,9 +307,12 @@ def main(argv=None) -> int:
         cpu = {kind: statistics.median(note["cpu_seconds"] for (a, s), note in base["notes"].items()
                                        if a == name and s.startswith(kind)) for kind in KINDS}
         ratio = cpu["perfect"] / (m["floor_cpu"] + m["compute_cpu"])
+        ratio0 = cpu["perfect"] / (m["floor_cpu"] + m["compute0_cpu"])
         worst = max(worst, ratio)
         print(f"{name:<28}{m['floor_wall']:>7.1f}s{m['floor_cpu']:>7.1f}s{m['compute_cpu']:>7.1f}s"
-              f"{cpu['perfect']:>12.1f}s{cpu['blank']:>10.1f}s{ratio:>15.2f}")
+              f"{cpu['perfect']:>12.1f}s{cpu['blank']:>10.1f}s{ratio:>15.2f}{m['compute0_cpu']:>7.1f}s{ratio0:>16.2f}")
+    print("C: the master's solutions and test cells, hidden ones included, their references from release's file; "
+          "C0: its solutions alone (the test cells' calls of the student's functions then count as overhead)")
 
     best = min((r for c, r in results.items() if c != "serial"), key=lambda r: r["wall"], default=base)
     hours_wall = 1500 * best["wall"] / n / 3600

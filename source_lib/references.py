@@ -70,6 +70,11 @@ MAX_VALUE_BYTES = 16_000_000
 _MEMO: OrderedDict = OrderedDict()
 _STATS = {"hits": 0, "misses": 0, "uncached": 0}
 _LOADS_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+# ``__future__`` flags in a code object's flags say how the code that compiled it was compiled
+# (``compile()`` inherits its caller's ``from __future__ import annotations``; IPython's does not):
+# the same test compiled by the grader and by a kernel differs only there
+_FUTURE_FLAGS = functools.reduce(lambda a, b: a | b, (getattr(__import__("__future__"), f).compiler_flag
+                                                       for f in __import__("__future__").all_feature_names))
 
 
 class _Lazy:
@@ -142,7 +147,7 @@ def _code_key(code: types.CodeType) -> tuple:
     key), names and argument layout (``marshal`` would do, but its bytes vary with reference counts)."""
     consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else (type(c).__name__, repr(c)) for c in code.co_consts)
     return (code.co_code.hex(), consts, code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
-            code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)
+            code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags & ~_FUTURE_FLAGS)
 
 
 def _function_key(fn: types.FunctionType, depth: int):
