@@ -111,6 +111,9 @@ _CHILDREN_LISTS = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/childr
 class TreeCPU:
     """CPU-seconds of this process and every process it starts while the block runs (the kernel).
 
+    Only processes started while the block runs count: descendants that were already running
+    (a PostgreSQL server, a test session's background builds) are someone else's work.
+
     The kernel runs under bwrap, whose processes die without being waited for by this one
     (``RUSAGE_CHILDREN`` never sees them), so a thread samples the descendants' CPU times
     every ``interval`` seconds and keeps each one's last value: at most ``interval`` of a
@@ -129,6 +132,8 @@ class TreeCPU:
 
         self._me, self._seen, self._stop = psutil.Process(), {}, threading.Event()
         self._procs: dict = {}  # pid -> psutil.Process (its identity checked by psutil on each read)
+        self._others: set = set()  # descendants that were running before the block: not its work
+        self._since = time.time() - 0.05  # process start times are rounded to clock ticks
         self._own = self._self_seconds()
         self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
         self._thread.start()
@@ -165,9 +170,13 @@ class TreeCPU:
         import psutil
 
         for pid in self._descendants():
-            if pid not in self._procs:
+            if pid not in self._procs and pid not in self._others:
                 try:
-                    self._procs[pid] = psutil.Process(pid)
+                    proc = psutil.Process(pid)
+                    if proc.create_time() < self._since:  # a server or a build the caller runs
+                        self._others.add(pid)
+                        continue
+                    self._procs[pid] = proc
                 except psutil.Error:
                     continue
         for pid, proc in list(self._procs.items()):

@@ -34,3 +34,13 @@ def test_its_own_cpu_and_a_short_child_count_and_idle_time_does_not():
     seconds = _measured(f"exec({BURN.format(s=0.3)!r}, {{}})\n"
                         f"subprocess.run([sys.executable, '-c', {BURN.format(s=0.6)!r}])\ntime.sleep(0.5)")
     assert 0.9 - 0.2 <= seconds <= 1.4, seconds
+
+
+def test_a_descendant_that_was_running_before_is_not_counted():
+    # a busy process started before the block (as a benchmark's PostgreSQL server is) is not the task's
+    busy = f"subprocess.Popen([sys.executable, '-c', {BURN.format(s=3.0)!r}])"
+    script = ("import subprocess, sys, time\nfrom instructor.worker import TreeCPU\n"
+              f"p = {busy}\ntime.sleep(0.3)\nwith TreeCPU() as cpu:\n    time.sleep(1.0)\np.kill()\nprint(cpu.seconds)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) < 0.2
