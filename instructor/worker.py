@@ -132,8 +132,7 @@ class TreeCPU:
 
         self._me, self._seen, self._stop = psutil.Process(), {}, threading.Event()
         self._procs: dict = {}  # pid -> psutil.Process (its identity checked by psutil on each read)
-        self._others: set = set()  # descendants that were running before the block: not its work
-        self._since = time.time() - 0.05  # process start times are rounded to clock ticks
+        self._others = set(self._descendants())  # running before the block: not its work
         self._own = self._self_seconds()
         self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
         self._thread.start()
@@ -172,11 +171,7 @@ class TreeCPU:
         for pid in self._descendants():
             if pid not in self._procs and pid not in self._others:
                 try:
-                    proc = psutil.Process(pid)
-                    if proc.create_time() < self._since:  # a server or a build the caller runs
-                        self._others.add(pid)
-                        continue
-                    self._procs[pid] = proc
+                    self._procs[pid] = psutil.Process(pid)
                 except psutil.Error:
                     continue
         for pid, proc in list(self._procs.items()):
