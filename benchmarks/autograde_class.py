@@ -116,7 +116,7 @@ def plain_notebook(c: Path, name: str, tests: bool = True) -> tuple[float, float
     if tests:
         nb = nbformat.read(master, as_version=4)
         nb.cells = [cell for cell in nb.cells if TAG not in cell.get("metadata", {}).get("tags", [])]
-        about = reference_cache._about(c, name)
+        about = reference_cache.about(c, name)
         nb.cells.insert(0, nbformat.v4.new_code_cell(
             f"from source_lib import references as _r\n_r.load({str(reference_cache.path(c, name))!r}, {about!r})"))
         nb.cells.append(nbformat.v4.new_code_cell("import sys\nassert 'tensorflow' not in sys.modules, 'a reference was computed'"))

@@ -38,7 +38,7 @@ def _masters(course, name: str) -> list[Path]:
     return sorted((Path(course) / "solutions" / name).glob("*.ipynb"))
 
 
-def _about(course, name: str) -> dict:
+def about(course, name: str) -> dict:
     """What the file depends on besides the versions: the master notebooks' contents."""
     return {"masters": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _masters(course, name)}}
 
@@ -56,7 +56,7 @@ def load(course, name: str) -> int | None:
     stamp = (stat.st_mtime_ns, stat.st_size)
     if _LOADED.get(file) == stamp:
         return 0
-    loaded = references.load(file, _about(course, name))
+    loaded = references.load(file, about(course, name))
     if loaded is not None:
         _LOADED[file] = stamp
     return loaded
@@ -77,7 +77,7 @@ def ensure(course, name: str, log=print) -> Path | None:
     for master in _masters(course, name):
         for failure in _run(master):
             log(f"references: {failure}; its references will be computed when grading")
-    references.save(file, _about(course, name))
+    references.save(file, about(course, name))
     load(course, name)
     log(f"references: {references.stats()['misses'] - before} computed for {name} from its master")
     return file
