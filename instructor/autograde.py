@@ -139,6 +139,7 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
     gradebook.prepare(course, {t.student for t in tasks}, db_url)
     for name in dict.fromkeys(t.assignment for t in tasks):  # the hidden tests' references, once
         reference_cache.ensure(course, name, log=log)
+    tasks = longest_first(course, tasks)
     if kept:
         log(f"autograde: {len(kept)} submission(s) unchanged since they were graded, kept (--force grades them again)")
     totals = {n: sum(t.assignment == n for t in tasks) for n in dict.fromkeys(t.assignment for t in tasks)}
@@ -172,6 +173,22 @@ def autograde(course=ROOT, names=None, students=None, timeout=None, log=print, p
     finally:
         bar.close()
     return dict(sorted(notes.items()))
+
+
+def longest_first(course: Path, tasks: list) -> list:
+    """``tasks`` with the assignments whose notebooks do the most work first (by the master's own
+    run, :func:`instructor.reference_cache.master_seconds`), each assignment's in the order given.
+
+    The longest tasks start first and the short ones come last, so that no worker sits idle
+    for long while another finishes the class's last, long task (the "longest processing time
+    first" rule). Dask keeps the order: ``Client.map`` gives its tasks priorities in it.
+
+    Reference: https://en.wikipedia.org/wiki/Longest-processing-time-first_scheduling
+    """
+    from . import reference_cache
+
+    cost = {name: reference_cache.master_seconds(course, name) or 0.0 for name in {t.assignment for t in tasks}}
+    return sorted(tasks, key=lambda t: -cost[t.assignment])
 
 
 def default_jobs() -> int:

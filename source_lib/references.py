@@ -54,13 +54,14 @@ import importlib
 import json
 import os
 import sys
+import time
 import types
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["reference", "fingerprint", "lazy_module", "save", "load", "versions", "clear", "stats"]
+__all__ = ["reference", "fingerprint", "lazy_module", "save", "load", "notes", "versions", "clear", "stats"]
 
 #: The most values remembered at once (the least recently used are forgotten first).
 MAX_ENTRIES = 512
@@ -68,7 +69,7 @@ MAX_ENTRIES = 512
 MAX_VALUE_BYTES = 16_000_000
 
 _MEMO: OrderedDict = OrderedDict()
-_STATS = {"hits": 0, "misses": 0, "uncached": 0}
+_STATS = {"hits": 0, "misses": 0, "uncached": 0, "seconds": 0.0}
 _LOADS_GLOBAL = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
 # ``__future__`` flags in a code object's flags say how the code that compiled it was compiled
 # (``compile()`` inherits its caller's ``from __future__ import annotations``; IPython's does not):
@@ -261,7 +262,11 @@ def reference(fn, *args, **kwargs):
         _MEMO.move_to_end(key)
         _STATS["hits"] += 1
         return copy.deepcopy(_MEMO[key])
-    value = fn(*args, **kwargs)
+    start = time.perf_counter()
+    try:
+        value = fn(*args, **kwargs)
+    finally:
+        _STATS["seconds"] += time.perf_counter() - start
     _STATS["misses"] += 1
     try:
         plain, size = _plain(value)
@@ -335,32 +340,46 @@ def _from_json(x):
     raise ValueError(f"unknown tag {tag!r}")
 
 
-def save(path, about: dict | None = None) -> int:
+def save(path, about: dict | None = None, notes: dict | None = None) -> int:
     """Write every remembered value to the JSON file ``path`` (atomically); how many.
 
     Args:
         path: the file.
         about: more that the values depend on (e.g. the master notebook's digest), kept beside
             :func:`versions` and required equal by :func:`load`.
+        notes: plain JSON kept in the file for its readers (:func:`notes`); :func:`load` ignores it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     entries = [[_to_json(key), _to_json(value)] for key, value in _MEMO.items()]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"versions": versions(), "about": about or {}, "entries": entries}), encoding="utf-8")
+    tmp.write_text(json.dumps({"versions": versions(), "about": about or {}, "notes": notes or {},
+                               "entries": entries}), encoding="utf-8")
     os.replace(tmp, path)
     return len(entries)
+
+
+def _current(path, about: dict | None) -> dict | None:
+    """The file ``path`` written by :func:`save`, parsed; None where it is missing, unreadable, or
+    was written for other versions or another ``about``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("versions") != versions() or data.get("about") != (about or {}):
+        return None
+    return data
 
 
 def load(path, about: dict | None = None) -> int | None:
     """Remember the values of the file ``path`` (written by :func:`save`); how many, or None when
     the file is missing, unreadable, or was written for other versions or another ``about``."""
+    data = _current(path, about)
+    if data is None:
+        return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("versions") != versions() or data.get("about") != (about or {}):
-            return None
         entries = [(_from_json(key), _from_json(value)) for key, value in data["entries"]]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
     for key, value in entries:
         _MEMO[key] = value
@@ -369,12 +388,20 @@ def load(path, about: dict | None = None) -> int | None:
     return len(entries)
 
 
+def notes(path, about: dict | None = None) -> dict | None:
+    """The ``notes`` that :func:`save` kept in the file ``path``; None where :func:`load` would
+    not load that file."""
+    data = _current(path, about)
+    return dict(data.get("notes") or {}) if data is not None else None
+
+
 def clear() -> None:
     """Forget every remembered value (and reset :func:`stats`)."""
     _MEMO.clear()
-    _STATS.update(hits=0, misses=0, uncached=0)
+    _STATS.update(hits=0, misses=0, uncached=0, seconds=0.0)
 
 
 def stats() -> dict:
-    """``{"hits", "misses", "uncached", "entries"}`` since the last :func:`clear`."""
+    """``{"hits", "misses", "uncached", "seconds", "entries"}`` since the last :func:`clear`
+    (``seconds``: the time spent computing the misses)."""
     return {**_STATS, "entries": len(_MEMO)}

@@ -210,6 +210,65 @@ def test_saved_values_come_back_exactly_and_only_for_the_same_versions(tmp_path)
     assert references.load(file, {"master": "abc"}) is None
 
 
+def test_stats_count_the_seconds_spent_computing_misses_only():
+    import time
+
+    def slow(x):
+        time.sleep(0.2)
+        return x + 1
+
+    assert reference(slow, 1) == 2 and references.stats()["seconds"] >= 0.2
+    spent = references.stats()["seconds"]
+    assert reference(slow, 1) == 2 and references.stats()["seconds"] == spent  # a hit computes nothing
+    reference(lambda o: time.sleep(0.2), object())  # an argument without a fingerprint: uncached, no miss
+    assert references.stats()["seconds"] == spent and references.stats()["uncached"] == 1
+
+
+def test_notes_come_back_only_with_the_values_they_were_saved_with(tmp_path):
+    file = tmp_path / "refs.json"
+    references.save(file, {"master": "abc"}, notes={"master_seconds": 1.25})
+    assert references.notes(file, {"master": "abc"}) == {"master_seconds": 1.25}
+    assert references.notes(file, {"master": "other"}) is None  # a stale file's notes are stale too
+    assert references.notes(tmp_path / "missing.json") is None
+    references.save(file, {"master": "abc"})
+    assert references.notes(file, {"master": "abc"}) == {}
+
+
+def _master(path, cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_the_masters_own_seconds_leave_its_references_out_and_count_its_figures(tmp_path):
+    """reference_cache.ensure times the master's run less the references computed in it (they are
+    computed once, not per submission); the figures the notebook draws are its work and count."""
+    from instructor import reference_cache
+
+    _master(tmp_path / "solutions" / "a" / "a.ipynb", [
+        "import time\nfrom source_lib.references import reference\nimport matplotlib.pyplot as plt",
+        "def slow_reference(x):\n    time.sleep(1.0)\n    return x",
+        "assert reference(slow_reference, 3) == 3",  # a test's reference: computed once, left out
+        "time.sleep(0.3)",  # the notebook's own work
+    ])
+    assert reference_cache.ensure(tmp_path, "a", log=lambda m: None) == reference_cache.path(tmp_path, "a")
+    own = reference_cache.master_seconds(tmp_path, "a")
+    assert 0.3 <= own < 1.0, own
+    _master(tmp_path / "solutions" / "b" / "b.ipynb", [
+        "import matplotlib.pyplot as plt\nimport matplotlib.figure",
+        "calls = []\nclass Drawn(matplotlib.figure.Figure):\n"
+        "    def draw(self, renderer):\n        calls.append(1)\n        return super().draw(renderer)",
+        "plt.figure(FigureClass=Drawn); plt.plot([1, 2, 3])",
+        "assert calls, 'the figure of the cell before was drawn, as a kernel draws it'",
+        "assert plt.get_fignums() == [], 'and closed'",
+    ])
+    said: list = []
+    reference_cache.ensure(tmp_path, "b", log=said.append)
+    assert not [line for line in said if "failed here" in line], said
+
+
 @pytest.mark.slow
 def test_a_grading_process_with_the_masters_references_never_imports_tensorflow(tmp_path):
     """autograde computes each assignment's references once from its master; a fresh grading

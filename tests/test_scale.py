@@ -372,3 +372,52 @@ def test_no_module_opens_sqlite_directly():
                                            or isinstance(node.args[0], ast.Attribute) or isinstance(node.args[0], ast.Name))):
                 offenders.append(f"{path.name}:{node.lineno}: Gradebook({ast.unparse(node.args[0])})")
     assert offenders == []
+
+
+def test_the_assignments_whose_notebooks_work_longest_are_handed_out_first(tmp_path):
+    """autograde orders its tasks by each assignment's master run, as its reference file records
+    it (longest processing time first); a stale or missing file counts as no work, and each
+    assignment's students keep their order."""
+    import nbformat
+
+    from instructor import autograde, reference_cache, worker
+    from source_lib import references
+
+    for name, seconds in (("quick", 0.2), ("long", 3.0), ("stale", 9.0), ("unknown", None)):
+        master = tmp_path / "solutions" / name / f"{name}.ipynb"
+        master.parent.mkdir(parents=True)
+        nbformat.write(nbformat.v4.new_notebook(), master)
+        if seconds is not None:
+            references.save(reference_cache.path(tmp_path, name), reference_cache.about(tmp_path, name),
+                            notes={"master_seconds": seconds})
+    stale = tmp_path / "solutions" / "stale" / "stale.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), stale)  # changed since
+    assert reference_cache.master_seconds(tmp_path, "long") == 3.0
+    assert reference_cache.master_seconds(tmp_path, "stale") is None
+
+    def task(name, student):
+        return worker.Task(str(tmp_path), name, student, "sqlite://", None, "run", "sha", "version")
+
+    tasks = [task("quick", "s1"), task("stale", "s1"), task("long", "s2"), task("quick", "s2"),
+             task("unknown", "s1"), task("long", "s1")]
+    ordered = autograde.longest_first(tmp_path, tasks)
+    assert [(t.assignment, t.student) for t in ordered] == [
+        ("long", "s2"), ("long", "s1"), ("quick", "s1"), ("quick", "s2"), ("stale", "s1"), ("unknown", "s1")]
+
+
+def test_a_dask_cluster_starts_the_tasks_in_the_order_given():
+    """What autograde's ordering relies on: ``pool.run`` on a cluster hands the tasks out in the
+    list's order (here one worker, so that the order of starting is the order of running), not
+    in the order of their keys."""
+    import types
+
+    from distributed import LocalCluster
+
+    from instructor import pool
+
+    keys = ["t-5", "t-1", "t-9", "t-3", "t-7", "t-2"]
+    tasks = [types.SimpleNamespace(key=k) for k in keys]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        done = list(pool.run(tasks, lambda t: time.time(), scheduler=cluster.scheduler_address))
+    started = sorted(done, key=lambda d: d[1])
+    assert [d[0].key for d in started] == keys
