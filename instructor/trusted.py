@@ -17,11 +17,11 @@ tests). For each of those, the grader:
    its arguments to the kernel as JSON, never pickle (numbers, bool, None, str, lists, tuples,
    dicts, NumPy arrays and scalars with dtype and shape, proxies by name; anything else raises
    ``TypeError`` in the grader); a numeric or bool array travels as its raw bytes in base64
-   beside its ``dtype.str`` (byte order included) and shape, exact by construction
-   (:func:`to_wire`). The kernel runs the call under the caller's ``np.geterr()`` settings and
-   simple warning filters (so a test's ``np.errstate(over="raise")`` or
+   beside its ``dtype.str`` (byte order included) and shape, exact by construction (the wire:
+   instructor/wire.py). The kernel runs the call under the caller's ``np.geterr()`` settings
+   and simple warning filters (so a test's ``np.errstate(over="raise")`` or
    ``warnings.simplefilter("error")`` keeps its meaning) and answers with the result in the same
-   encoding (at most :data:`MAX_RESULT_CHARS` characters), or the exception: a builtin
+   encoding (at most ``MAX_RESULT_CHARS`` characters), or the exception: a builtin
    ``Exception`` subclass comes back as itself (``ValueError``, ``FloatingPointError``,
    ``NotImplementedError``...), anything else as :class:`StudentCodeError`;
 4. turns the outcome into nbgrader outputs: what the test printed becomes a stdout stream, a
@@ -33,8 +33,8 @@ tests). For each of those, the grader:
 
 The channel: each grade cell is ONE execute request of the grader's own (``allow_stdin``,
 ``store_history=False``), sent on the kernel client's shell socket. Its source installs a small,
-non-secret collector (:data:`AGENT`) and runs its loop, which asks the grader for work with the
-kernel's own ``raw_input`` (Jupyter's stdin channel): the grader's request (``resolve``, then
+non-secret collector (instructor/collector.py) and runs its loop, which asks the grader for work
+with the kernel's own ``raw_input`` (Jupyter's stdin channel): the grader's request (``resolve``, then
 each ``call``, JSON with a sequence number) is the value of the ``input_reply``, and the
 collector's answer is the prompt of its next ``input_request``; "done" ends the loop when the
 test ends (passed, failed or raised), and the grader waits for the request's reply and its idle
@@ -71,7 +71,6 @@ visible tests in the student's own kernel).
 from __future__ import annotations
 
 import ast
-import base64
 import builtins
 import contextlib
 import io
@@ -90,14 +89,9 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 
 from . import informational
+from .collector import SERVE, SERVE_AGAIN
 from .robust_execute import RobustExecute
-
-#: The largest JSON text one answer of the kernel may be (characters; an array whose base64 alone
-#: would be longer, over 48 MB, is refused before it is encoded).
-MAX_RESULT_CHARS = 64_000_000
-_DTYPE_KINDS = "biufcU"  # bool, integers, floats, complex, str: nothing that holds objects
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
+from .wire import MAX_RESULT_CHARS, KernelFunction, from_wire, to_wire
 
 class StudentCodeError(Exception):
     """An exception from the student's code that is not a builtin ``Exception`` subclass (a class
@@ -131,334 +125,6 @@ def _student_exception(ename: str, message: str, tb: str) -> Exception:
 class _KernelLost(BaseException):
     """The kernel died or hung during a call: not an ``Exception``, so a test's ``except
     Exception`` cannot swallow it; :meth:`TrustedExecute.execute_cell` re-raises its cause."""
-
-
-# --- the collector: the only code of ours that the kernel runs --------------------------------
-
-#: Installed in the kernel before each grade cell, whose execute request then runs its
-#: :meth:`serve` loop. It answers two requests: ``resolve`` (what the test's names are) and
-#: ``call`` (run a function on JSON arguments). Nothing in it is secret.
-AGENT = r"""
-class _TrustedCollector:
-    class ResultTooLarge(Exception):
-        pass
-
-    def __init__(self, ns):
-        import base64, builtins, json, sys
-        self.ns, self.refs, self.builtins, self.json, self.sys, self.b64 = ns, {}, builtins, json, sys, base64
-        ip = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-        self.kernel = getattr(ip, "kernel", None)
-
-    def enc(self, x, depth=0):
-        if depth > 100:
-            raise TypeError("nested too deeply")
-        np = self.sys.modules.get("numpy")
-        if np is not None and isinstance(x, np.random.Generator):
-            return {"G": [type(x.bit_generator).__name__, self.enc(x.bit_generator.state, depth + 1)]}
-        if np is not None and isinstance(x, np.generic):
-            if x.dtype.kind not in "biufc":
-                raise TypeError("cannot send a NumPy %s to the grader" % x.dtype)
-            return {"N": [x.dtype.str, self.enc(x.item(), depth + 1)]}
-        if x is None or isinstance(x, bool):
-            return None if x is None else bool(x)
-        if isinstance(x, str):
-            return str(x)
-        if isinstance(x, int):
-            return int(x)
-        if isinstance(x, float):
-            return float(x)
-        if isinstance(x, complex):
-            return {"C": [x.real, x.imag]}
-        if isinstance(x, list):
-            return [self.enc(v, depth + 1) for v in x]
-        if isinstance(x, tuple):
-            return {"T": [self.enc(v, depth + 1) for v in x]}
-        if isinstance(x, dict):
-            return {"D": [[self.enc(k, depth + 1), self.enc(v, depth + 1)] for k, v in x.items()]}
-        if np is not None and (isinstance(x, np.ndarray) or hasattr(x, "__array__")):
-            a = np.asarray(x)
-            if a.dtype.kind not in "biufcU":
-                raise TypeError("cannot send an array of dtype %s to the grader" % a.dtype)
-            if a.dtype.kind == "U":
-                return {"A": [a.dtype.str, list(a.shape), a.ravel().tolist()]}
-            if a.nbytes > __LIMIT__ // 4 * 3:  # its base64 alone would be over the limit
-                raise self.ResultTooLarge("the result is larger than the grader accepts (%d bytes of arrays)" % a.nbytes)
-            return {"A": [a.dtype.str, list(a.shape), self.b64.b64encode(a.tobytes()).decode("ascii")]}
-        if callable(x):
-            name = "#%d" % len(self.refs)
-            self.refs[name] = x
-            return {"R": name}
-        raise TypeError("cannot send a %s to the grader (only numbers, strings, lists, tuples, dicts, "
-                        "NumPy arrays and functions)" % type(x).__name__)
-
-    def dec(self, x, gens):
-        if isinstance(x, list):
-            return [self.dec(v, gens) for v in x]
-        if not isinstance(x, dict):
-            return x
-        (tag, v), = x.items()
-        np = self.sys.modules.get("numpy")
-        if tag == "T":
-            return tuple(self.dec(i, gens) for i in v)
-        if tag == "D":
-            return {self.dec(k, gens): self.dec(i, gens) for k, i in v}
-        if tag == "C":
-            return complex(v[0], v[1])
-        if tag == "N":
-            return np.dtype(v[0]).type(self.dec(v[1], gens))
-        if tag == "A":
-            dtype, data = np.dtype(v[0]), v[2]
-            if isinstance(data, list):  # str arrays
-                return np.array(data, dtype=dtype).reshape(v[1])
-            raw = self.b64.b64decode(data)
-            return np.frombuffer(raw, dtype=dtype).reshape(v[1]).copy()  # a writable array of its own
-        if tag == "R":
-            return self.lookup(v)
-        if tag == "G":
-            g = np.random.Generator(getattr(np.random, v[0])())
-            g.bit_generator.state = self.dec(v[1], gens)
-            gens.append(g)
-            return g
-        raise ValueError("unknown tag %r" % tag)
-
-    def lookup(self, name):
-        return self.refs[name] if name.startswith("#") else self.ns[name]
-
-    def serve(self):
-        # The grader's requests arrive as the replies to the kernel's own input requests (the
-        # kernel's class's raw_input: builtins.input is the student's to replace), and each
-        # answer travels as the prompt of the next one, until the grader says "done".
-        kernel = self.kernel
-        read = type(kernel).raw_input.__get__(kernel)
-        prompt = self.text({"n": 0})  # ready
-        while True:
-            request = read(prompt)
-            if request == "done":
-                return
-            prompt = self.text(self.answer(request))
-
-    def text(self, answer):
-        try:
-            text = self.json.dumps(answer)
-        except (TypeError, ValueError) as exc:
-            text = self.json.dumps({"n": answer.get("n"), "err": [type(exc).__name__, str(exc)[:2000], ""]})
-        if len(text) > __LIMIT__:
-            why = "the result is larger than the grader accepts (%d characters of JSON)" % len(text)
-            text = self.json.dumps({"n": answer.get("n"), "err": ["ResultTooLarge", why, ""]})
-        return text
-
-    def answer(self, request):
-        try:
-            req = self.json.loads(request)
-            n, op = req["n"], req["op"]
-        except Exception:
-            return {"n": None, "err": ["NoAnswer", "the collector could not read the grader's request", ""]}
-        # while the student's code runs, input() and getpass raise as in any cell the grader runs
-        # (no stdin): only the collector asks the grader anything
-        self.kernel._allow_stdin = False
-        try:
-            answer = self.resolve(req["names"]) if op == "resolve" else self.call(req)
-        finally:
-            self.kernel._allow_stdin = True
-        answer["n"] = n
-        return answer
-
-    def resolve(self, names):
-        out = {}
-        for name in names:
-            if name not in self.ns:
-                out[name] = ["missing"]
-            elif callable(self.ns[name]):
-                out[name] = ["fn"]
-            else:
-                try:
-                    out[name] = ["data", self.enc(self.ns[name])]
-                except Exception:
-                    out[name] = ["unsendable", type(self.ns[name]).__name__]
-        return {"names": out}
-
-    def call(self, req):
-        import contextlib, traceback, warnings
-        gens = []
-        np = self.sys.modules.get("numpy")
-        try:
-            fn = self.lookup(req["f"])
-            args, kwargs = self.dec(req["a"], gens), self.dec(req["k"], gens)
-            with warnings.catch_warnings():
-                for action, category in reversed(req["w"]):
-                    warnings.simplefilter(action, getattr(self.builtins, category))
-                with np.errstate(**req["e"]) if np is not None else contextlib.nullcontext():
-                    value = fn(*args, **kwargs)
-            return {"ok": self.enc(value), "g": [self.enc(g.bit_generator.state) for g in gens]}
-        except BaseException as exc:
-            tb = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
-            tb = "" if isinstance(exc, self.ResultTooLarge) else "".join(tb)[-6000:]  # not the student's code
-            return {"err": [type(exc).__name__, str(exc)[:4000], tb]}
-
-
-__instructor_trusted__ = _TrustedCollector(globals())
-del _TrustedCollector
-""".replace("__LIMIT__", str(MAX_RESULT_CHARS))
-#: The line that installs the collector: :data:`AGENT` as one string literal, compiled by Python
-#: itself (IPython's input transformers would tokenize its 6 KB line by line: ~50 ms a test).
-INSTALL = f"exec(compile({AGENT!r}, '<instructor collector>', 'exec'))"
-#: The source of a grade cell's one execute request: the collector, then its loop.
-SERVE = INSTALL + "\n__instructor_trusted__.serve()"
-#: The source that starts the loop again within a test (after a time limit, or anything that
-#: ended it): the installed collector keeps the functions that earlier calls returned.
-SERVE_AGAIN = "__instructor_trusted__.serve()"
-
-
-# --- the grader's side of the wire ---------------------------------------------------------------
-
-
-def to_wire(x, depth: int = 0, *, buffers: list | None = None):
-    """``x`` as the JSON value the collector decodes (strict: plain data and proxies only).
-
-    A NumPy array of numbers or bools travels as its raw bytes in C order, beside its
-    ``dtype.str`` (byte order included) and shape: ``{"A": [dtype, shape, data]}``, where
-    ``data`` is the index of a binary message buffer appended to ``buffers``, or the bytes in
-    base64 when ``buffers`` is ``None``. Exact by construction (float16 to longdouble, NaN
-    payloads, big-endian, non-contiguous and 0-d arrays alike). A str array travels as a list.
-
-    Args:
-        x: numbers, bool, None, str, lists, tuples, dicts, NumPy arrays and scalars,
-            :class:`KernelFunction` proxies, ``numpy.random.Generator``.
-        depth: nesting so far (at most 100).
-        buffers: where arrays' bytes go (a message's binary buffers), or ``None`` (base64: the
-            form the stdin channel carries, whose input replies have no buffers).
-
-    Returns:
-        A JSON-serialisable value; ``TypeError`` for anything else.
-    """
-    if depth > 100:
-        raise TypeError("an argument nested more than 100 levels deep cannot be sent to the student's kernel")
-    if isinstance(x, KernelFunction):
-        return {"R": x._ref}
-    if isinstance(x, np.random.Generator):
-        name = type(x.bit_generator).__name__
-        if name not in _BIT_GENERATORS:
-            raise TypeError(f"cannot send a Generator on {name} to the student's kernel")
-        return {"G": [name, to_wire(x.bit_generator.state, depth + 1, buffers=buffers)]}
-    if isinstance(x, np.generic):
-        if x.dtype.kind not in "biufc":
-            raise TypeError(f"cannot send a NumPy {x.dtype} scalar to the student's kernel")
-        return {"N": [x.dtype.str, to_wire(x.item(), depth + 1)]}
-    if x is None or isinstance(x, (bool, str, int, float)):
-        return x
-    if isinstance(x, complex):
-        return {"C": [x.real, x.imag]}
-    if isinstance(x, list):
-        return [to_wire(v, depth + 1, buffers=buffers) for v in x]
-    if isinstance(x, tuple):
-        return {"T": [to_wire(v, depth + 1, buffers=buffers) for v in x]}
-    if isinstance(x, dict):
-        return {"D": [[to_wire(k, depth + 1, buffers=buffers), to_wire(v, depth + 1, buffers=buffers)]
-                      for k, v in x.items()]}
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind not in _DTYPE_KINDS:
-            raise TypeError(f"cannot send an array of dtype {x.dtype} to the student's kernel")
-        if x.dtype.kind == "U":
-            return {"A": [x.dtype.str, list(x.shape), x.ravel().tolist()]}
-        raw = np.asarray(x).tobytes()  # C order, whatever the strides; a subclass's plain data
-        if buffers is None:
-            return {"A": [x.dtype.str, list(x.shape), base64.b64encode(raw).decode("ascii")]}
-        buffers.append(raw)
-        return {"A": [x.dtype.str, list(x.shape), len(buffers) - 1]}
-    raise TypeError(f"cannot send a {type(x).__name__} to the student's kernel: a test may pass only plain data "
-                    "(numbers, strings, lists, tuples, dicts, NumPy arrays) and the student's own functions")
-
-
-def from_wire(x, proxy, depth: int = 0):
-    """The value a JSON answer of the collector stands for; anything malformed raises ``ValueError``.
-
-    Args:
-        x: a value of ``json.loads``.
-        proxy: ``proxy(ref)`` makes the :class:`KernelFunction` of a reference.
-        depth: nesting so far (at most 100).
-
-    Returns:
-        Plain Python data, NumPy arrays (numeric, bool or str dtypes only; numeric and bool
-        ones from the base64 of their bytes, exactly ``prod(shape) * itemsize`` of them, bools
-        read as ``byte != 0``) and scalars, ``KernelFunction`` proxies and
-        ``numpy.random.Generator``.
-    """
-    if depth > 100:
-        raise ValueError("nested too deeply")
-    if x is None or isinstance(x, (bool, str, int, float)):
-        return x
-    if isinstance(x, list):
-        return [from_wire(v, proxy, depth + 1) for v in x]
-    if not isinstance(x, dict) or len(x) != 1:
-        raise ValueError("malformed answer")
-    (tag, v), = x.items()
-    if tag == "T" and isinstance(v, list):
-        return tuple(from_wire(i, proxy, depth + 1) for i in v)
-    if tag == "D" and isinstance(v, list):
-        out = {}
-        for pair in v:
-            if not (isinstance(pair, list) and len(pair) == 2):
-                raise ValueError("malformed dict")
-            key = from_wire(pair[0], proxy, depth + 1)
-            try:
-                out[key] = from_wire(pair[1], proxy, depth + 1)
-            except TypeError:
-                raise ValueError("a dict key that cannot be a key") from None
-        return out
-    if tag == "C" and isinstance(v, list) and len(v) == 2:
-        return complex(float(v[0]), float(v[1]))
-    if tag in ("N", "A") and isinstance(v, list) and len(v) == (2 if tag == "N" else 3) and isinstance(v[0], str):
-        dtype = np.dtype(v[0])
-        if dtype.kind not in (_DTYPE_KINDS if tag == "A" else "biufc"):
-            raise ValueError(f"dtype {dtype} is not plain data")
-        if tag == "N":
-            value = from_wire(v[1], proxy, depth + 1)
-            if not isinstance(value, (bool, int, float, complex)):
-                raise ValueError("malformed scalar")
-            return dtype.type(value)
-        shape, data = v[1], v[2]
-        if not (isinstance(shape, list) and len(shape) <= 64 and all(type(n) is int and n >= 0 for n in shape)):
-            raise ValueError("malformed array")
-        n = math.prod(shape)
-        if dtype.kind == "U":
-            if not (isinstance(data, list) and len(data) == n and all(isinstance(e, str) for e in data)):
-                raise ValueError("malformed array")
-            return np.array(data, dtype=dtype).reshape(shape)
-        if not isinstance(data, str):
-            raise ValueError("malformed array")
-        raw = base64.b64decode(data, validate=True)  # binascii.Error is a ValueError
-        if len(raw) != n * dtype.itemsize:
-            raise ValueError(f"malformed array ({len(raw)} bytes for {n} elements of {dtype})")
-        if dtype.kind == "b":  # only True and False: a byte other than 0 or 1 is True
-            return (np.frombuffer(raw, dtype=np.uint8) != 0).reshape(shape)
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()  # writable, its own memory
-    if tag == "R" and isinstance(v, str):
-        return proxy(v)
-    if tag == "G" and isinstance(v, list) and len(v) == 2 and v[0] in _BIT_GENERATORS:
-        g = np.random.Generator(getattr(np.random, v[0])())
-        g.bit_generator.state = from_wire(v[1], proxy, depth + 1)
-        return g
-    raise ValueError("malformed answer")
-
-
-class KernelFunction:
-    """A function of the student's kernel, called from the grader (see the module docstring).
-
-    Args:
-        channel: the :class:`TrustedExecute` whose kernel holds the function.
-        ref: its name in the kernel's namespace (or ``#n`` for one that a call returned).
-        name: the name shown in messages (default: ``ref``).
-    """
-
-    def __init__(self, channel, ref: str, name: str | None = None):
-        self._channel, self._ref = channel, ref
-        self.__name__ = self.__qualname__ = name or ref
-
-    def __call__(self, *args, **kwargs):
-        return self._channel.call_kernel(self, args, kwargs)
-
-    def __repr__(self):
-        return f"<your function {self.__name__} (it runs in your notebook's kernel)>"
 
 
 def free_names(source: str) -> set[str]:

@@ -104,7 +104,7 @@ def test_a_function_that_reads_a_global_that_is_not_a_module_is_never_remembered
 def test_a_function_of_the_students_kernel_is_never_remembered():
     """A reference that goes through the student's code (a proxy, whatever it returns) is
     recomputed each time: the student's function may answer differently on each call."""
-    from instructor.trusted import KernelFunction
+    from instructor.wire import KernelFunction
 
     proxy = KernelFunction(channel=None, ref="sigmoid")  # what a test's free name resolves to
     with pytest.raises(references._NoFingerprint):

@@ -26,6 +26,7 @@ from instructor import course
 from instructor import integrity
 from instructor import submissions as S
 from instructor import trusted as T
+from instructor import wire as W
 
 from nbhelpers import code_notebook, hidden_lines  # tests/nbhelpers.py
 
@@ -38,7 +39,7 @@ TIMEOUT = 120  # per cell, as nbgrader_config.py (ps3's imports cell loads Tenso
 
 
 def _round_trip(x):
-    return T.from_wire(json.loads(json.dumps(T.to_wire(x))), lambda ref: ref)
+    return W.from_wire(json.loads(json.dumps(W.to_wire(x))), lambda ref: ref)
 
 
 @pytest.mark.parametrize("value", [
@@ -92,7 +93,7 @@ def test_arrays_cross_the_wire_byte_for_byte(name):
     back = _round_trip(value)
     assert _same_bytes(back, value) and back.flags.writeable and back.flags.c_contiguous
     buffers = []
-    wire = T.to_wire([value], buffers=buffers)  # the request's form: the bytes in a binary buffer
+    wire = W.to_wire([value], buffers=buffers)  # the request's form: the bytes in a binary buffer
     assert wire == [{"A": [value.dtype.str, list(value.shape), 0]}] and buffers == [value.tobytes()]
 
 
@@ -104,11 +105,11 @@ def test_arrays_cross_the_wire_byte_for_byte(name):
 ])
 def test_a_malformed_array_is_refused(answer):
     with pytest.raises(ValueError):
-        T.from_wire(answer, lambda ref: ref)
+        W.from_wire(answer, lambda ref: ref)
 
 
 def test_a_bool_array_holds_only_true_and_false():
-    back = T.from_wire({"A": ["|b1", [3], "AAEC"]}, lambda ref: ref)  # the bytes 0, 1, 2
+    back = W.from_wire({"A": ["|b1", [3], "AAEC"]}, lambda ref: ref)  # the bytes 0, 1, 2
     assert back.dtype == bool and back.view(np.uint8).tolist() == [0, 1, 1]
 
 
@@ -122,7 +123,7 @@ def test_nan_and_a_generator_cross_the_wire():
 @pytest.mark.parametrize("value", [lambda x: x, print, object(), np.array([object()]), {1, 2}, b"bytes"])
 def test_a_test_may_send_nothing_but_plain_data(value):
     with pytest.raises(TypeError):
-        T.to_wire(value)
+        W.to_wire(value)
 
 
 @pytest.mark.parametrize("answer", [
@@ -131,7 +132,7 @@ def test_a_test_may_send_nothing_but_plain_data(value):
 ])
 def test_a_malformed_answer_is_refused(answer):
     with pytest.raises(ValueError):
-        T.from_wire(answer, lambda ref: ref)
+        W.from_wire(answer, lambda ref: ref)
 
 
 def test_free_names_are_what_the_test_reads_from_the_notebook():
