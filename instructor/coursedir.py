@@ -38,9 +38,10 @@ def course_api(course: Path | str = ROOT, timeout: float | None = None, db_url: 
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config, PyFileConfigLoader
 
-    from .gradebook import serialize_sqlite_writers
+    from .gradebook import reuse_engines, serialize_sqlite_writers
 
     serialize_sqlite_writers()
+    reuse_engines()
 
     course = Path(course).resolve()
     config = Config()

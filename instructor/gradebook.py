@@ -12,12 +12,19 @@ transactions is applied whole or not at all. PostgreSQL needs nothing of the kin
 
     sqlite:   transaction = BEGIN IMMEDIATE ... COMMIT   (one writer at a time, the others wait)
 
+nbgrader opens a ``Gradebook`` about ten times per graded submission (the converter, then each
+preprocessor), and each one creates a new SQLAlchemy engine: its cache of compiled statements
+starts empty, so every query is compiled again. :func:`reuse_engines` keeps one engine per URL in
+the process, as SQLAlchemy intends; ``Gradebook.close`` still disposes of its connections.
+
 Reference: https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl
+Reference: https://docs.sqlalchemy.org/en/20/core/connections.html#basic-usage
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from .coursedir import gradebook_url
@@ -45,6 +52,47 @@ def serialize_sqlite_writers(target=None) -> None:
     event.listen(target, "begin", _on_begin)
 
 
+#: Engines kept per process (one per database URL and options); the oldest goes beyond this many.
+MAX_ENGINES = 32
+_engines: dict = {}
+_engines_lock = threading.Lock()
+
+
+def reuse_engines() -> None:
+    """Make nbgrader's ``Gradebook`` use one SQLAlchemy engine per database URL in this process.
+
+    SQLAlchemy's engine is meant to be created once per URL and kept: it holds the cache of
+    compiled SQL. nbgrader makes a new one for every ``Gradebook`` it opens, about ten times a
+    submission, and so compiles each query anew. Sharing changes no query and no transaction:
+    ``Gradebook.close`` disposes of the engine's pooled connections as before (SQLAlchemy makes
+    new ones on the next use), and the compiled statements stay.
+    """
+    import nbgrader.api
+
+    nbgrader.api.create_engine = shared_engine
+
+
+def _plain_create_engine():
+    """SQLAlchemy's own ``create_engine`` (what nbgrader calls without :func:`reuse_engines`)."""
+    from sqlalchemy import create_engine
+
+    return create_engine
+
+
+def shared_engine(url, **kwargs):
+    """``sqlalchemy.create_engine(url, **kwargs)``, made once per (url, kwargs) in this process."""
+    from sqlalchemy import create_engine
+
+    key = (str(url), tuple(sorted(kwargs.items())))
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            if len(_engines) >= MAX_ENGINES:
+                _engines.pop(next(iter(_engines))).dispose()
+            engine = _engines[key] = create_engine(url, **kwargs)
+    return engine
+
+
 def _on_connect(dbapi_connection, connection_record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.isolation_level = None  # no implicit BEGIN from the sqlite3 module
@@ -61,6 +109,7 @@ def open_gradebook(course, db_url: str | None = None):
     from nbgrader.api import Gradebook
 
     serialize_sqlite_writers()
+    reuse_engines()
     return Gradebook(db_url or gradebook_url(course), course_id=_course_id(course))
 
 

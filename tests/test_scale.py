@@ -421,3 +421,65 @@ def test_a_dask_cluster_starts_the_tasks_in_the_order_given():
         done = list(pool.run(tasks, lambda t: time.time(), scheduler=cluster.scheduler_address))
     started = sorted(done, key=lambda d: d[1])
     assert [d[0].key for d in started] == keys
+
+
+# --- one SQLAlchemy engine per gradebook URL in each process -----------------------------------
+
+def _student_lookup_log(url: str, caplog) -> list[str]:
+    """What SQLAlchemy logs about the statement of one ``find_student`` in a fresh Gradebook."""
+    import logging
+
+    from nbgrader.api import Gradebook
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"):
+        with Gradebook(url, "course") as gb:
+            gb.find_student("ann")
+    return [r.getMessage() for r in caplog.records if "generated in" in r.getMessage() or "cached since" in r.getMessage()]
+
+
+def test_nbgrader_gradebooks_share_one_engine_and_its_compiled_sql(tmp_path, caplog):
+    """nbgrader makes a new engine for each Gradebook (about ten per graded submission), so every
+    query was compiled again each time: SQLAlchemy's log says "generated in" on every open. With
+    :func:`gradebook.reuse_engines`, the second open's query is "cached since"; the engine is one
+    per URL, and a gradebook file deleted and made again is read afresh (no connection is kept)."""
+    import nbgrader.api
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "course") as gb:
+        gb.add_student("ann")
+    saved = nbgrader.api.create_engine
+    try:
+        nbgrader.api.create_engine = gradebook._plain_create_engine()  # nbgrader as it ships
+        plain = [_student_lookup_log(url, caplog) for _ in range(2)]
+        gradebook.reuse_engines()
+        shared = [_student_lookup_log(url, caplog) for _ in range(2)]
+        with Gradebook(url, "course") as a, Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "course") as b:
+            same, other = a.engine is Gradebook(url, "course").engine, a.engine is b.engine
+        (tmp_path / "gradebook.db").unlink()
+        with Gradebook(url, "course") as gb:
+            students_after = [s.id for s in gb.students]
+    finally:
+        nbgrader.api.create_engine = saved
+    assert all(log and all("generated in" in m for m in log) for log in plain), plain
+    assert shared[1] and all("cached since" in m for m in shared[1]), shared
+    assert same and not other
+    assert students_after == []
+
+
+def test_a_shared_engine_keeps_no_postgresql_connection_open(postgres):
+    """Gradebook.close still disposes of the shared engine's connections: the database can be
+    dropped right after (PostgreSQL refuses while a connection is open)."""
+    import psycopg
+    from nbgrader.api import Gradebook
+
+    gradebook.reuse_engines()
+    url = postgres.createdb("shared_engine")
+    for _ in range(2):
+        with Gradebook(url.replace("postgresql://", "postgresql+psycopg://"), "course") as gb:
+            gb.update_or_create_student("ann")
+    with psycopg.connect(host=str(postgres.socket), user="postgres", dbname="postgres", autocommit=True) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'shared_engine'").fetchone()[0]
+        conn.execute('DROP DATABASE "shared_engine"')
+    assert left == 0
