@@ -72,13 +72,6 @@ def reuse_engines() -> None:
     nbgrader.api.create_engine = shared_engine
 
 
-def _plain_create_engine():
-    """SQLAlchemy's own ``create_engine`` (what nbgrader calls without :func:`reuse_engines`)."""
-    from sqlalchemy import create_engine
-
-    return create_engine
-
-
 def shared_engine(url, **kwargs):
     """``sqlalchemy.create_engine(url, **kwargs)``, made once per (url, kwargs) in this process."""
     from sqlalchemy import create_engine

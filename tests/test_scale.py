@@ -444,6 +444,7 @@ def test_nbgrader_gradebooks_share_one_engine_and_its_compiled_sql(tmp_path, cap
     :func:`gradebook.reuse_engines`, the second open's query is "cached since"; the engine is one
     per URL, and a gradebook file deleted and made again is read afresh (no connection is kept)."""
     import nbgrader.api
+    import sqlalchemy
     from nbgrader.api import Gradebook
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
@@ -451,12 +452,13 @@ def test_nbgrader_gradebooks_share_one_engine_and_its_compiled_sql(tmp_path, cap
         gb.add_student("ann")
     saved = nbgrader.api.create_engine
     try:
-        nbgrader.api.create_engine = gradebook._plain_create_engine()  # nbgrader as it ships
+        nbgrader.api.create_engine = sqlalchemy.create_engine  # nbgrader as it ships
         plain = [_student_lookup_log(url, caplog) for _ in range(2)]
         gradebook.reuse_engines()
         shared = [_student_lookup_log(url, caplog) for _ in range(2)]
-        with Gradebook(url, "course") as a, Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "course") as b:
-            same, other = a.engine is Gradebook(url, "course").engine, a.engine is b.engine
+        with (Gradebook(url, "course") as a, Gradebook(url, "course") as again,
+              Gradebook(f"sqlite:///{tmp_path / 'other.db'}", "course") as b):
+            same, other = a.engine is again.engine, a.engine is b.engine
         (tmp_path / "gradebook.db").unlink()
         with Gradebook(url, "course") as gb:
             students_after = [s.id for s in gb.students]
@@ -468,16 +470,16 @@ def test_nbgrader_gradebooks_share_one_engine_and_its_compiled_sql(tmp_path, cap
     assert students_after == []
 
 
-def test_a_shared_engine_keeps_no_postgresql_connection_open(postgres):
+def test_a_shared_engine_keeps_no_postgresql_connection_open(postgres, monkeypatch):
     """Gradebook.close still disposes of the shared engine's connections: the database can be
     dropped right after (PostgreSQL refuses while a connection is open)."""
     import psycopg
     from nbgrader.api import Gradebook
 
     gradebook.reuse_engines()
-    url = postgres.createdb("shared_engine")
+    monkeypatch.setenv("GRADEBOOK_URL", postgres.createdb("shared_engine"))
     for _ in range(2):
-        with Gradebook(url.replace("postgresql://", "postgresql+psycopg://"), "course") as gb:
+        with Gradebook(course.gradebook_url(), "course") as gb:
             gb.update_or_create_student("ann")
     with psycopg.connect(host=str(postgres.socket), user="postgres", dbname="postgres", autocommit=True) as conn:
         left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'shared_engine'").fetchone()[0]
