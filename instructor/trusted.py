@@ -34,7 +34,8 @@ tests). For each of those, the grader:
 The channel: each grade cell is ONE execute request of the grader's own (``allow_stdin``,
 ``store_history=False``), sent on the kernel client's shell socket. Its source installs a small,
 non-secret collector (instructor/collector.py) and runs its loop, which asks the grader for work
-with the kernel's own ``raw_input`` (Jupyter's stdin channel): the grader's request (``resolve``, then
+with input requests on the kernel's stdin socket (Jupyter's stdin channel, as the kernel's own
+``raw_input`` asks): the grader's request (``resolve``, then
 each ``call``, JSON with a sequence number) is the value of the ``input_reply``, and the
 collector's answer is the prompt of its next ``input_request``; "done" ends the loop when the
 test ends (passed, failed or raised), and the grader waits for the request's reply and its idle

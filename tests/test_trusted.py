@@ -481,7 +481,7 @@ def test_arrays_cross_a_real_kernel_byte_for_byte(tmp_path):
 
 
 # a student's function that breaks the channel during one test; the cell after that test mends
-# what the collector's reinstallation does not (the kernel's stdin socket, its raw_input)
+# what the collector's reinstallation does not (the kernel's stdin socket, its session's recv)
 STUDENT_SABOTAGE = '''
 import IPython.display
 from IPython import get_ipython
@@ -492,12 +492,15 @@ def f(x):
 def cut():  # deletes the collector (the loop that runs keeps its own; the next test installs it again)
     del globals()["__instructor_trusted__"]
 
-def _done(self, prompt=""):
-    return "done"
+def _done(*args, **kwargs):  # the session's recv, as if the grader had said "done"
+    return [], {"content": {"value": "done"}}
 
-def no_stdin():  # from the next test on, the kernel's raw_input ends the collector's loop at once
+def no_stdin():  # from now on, each read of the collector's ends its loop at once
+    get_ipython().kernel.session.recv = _done
+
+def no_raw_input():  # the kernel's raw_input ends at once: the collector does not use it
     k = get_ipython().kernel
-    type(k)._saved_raw_input, type(k).raw_input = type(k).raw_input, _done
+    type(k)._saved_raw_input, type(k).raw_input = type(k).raw_input, lambda self, prompt="": "done"
 
 def mute():  # the collector's answers go nowhere: its next input request fails
     k = get_ipython().kernel
@@ -514,6 +517,7 @@ def flood(x):  # floods the outputs with text and with answers of the old channe
     return 3 * x
 '''
 MEND = '''k = get_ipython().kernel
+vars(k.session).pop("recv", None)
 if hasattr(type(k), "_saved_raw_input"):
     type(k).raw_input = type(k)._saved_raw_input
     del type(k)._saved_raw_input
@@ -526,23 +530,46 @@ if hasattr(k, "_saved_stdin"):
 @pytest.mark.slow
 def test_a_broken_channel_costs_only_the_test_it_breaks(tmp_path):
     ok = "assert f(2) == 4\n'ok'"
-    tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_stdin": "no_stdin()\nf(1)",
+    tests = {"before": ok, "cut": "cut()\nf(1)", "after_cut": ok, "no_raw_input": "no_raw_input()\nf(1)",
+             "after_no_raw_input": ok, "no_stdin": "no_stdin()\nf(1)",
              "broken_by_no_stdin": ok, "after_no_stdin": ok, "mute": "mute()\nf(1)", "after_mute": ok,
              "flood": "assert flood(2) == 6\n'ok'", "after_flood": ok, "huge": "huge()", "after_huge": ok}
     student = ["import numpy as np\n" + STUDENT_SABOTAGE]
     for gid in tests:
-        student += [(gid,)] + ([MEND] if gid in ("broken_by_no_stdin", "mute") else [])
+        student += [(gid,)] + ([MEND] if gid in ("after_no_raw_input", "broken_by_no_stdin", "mute") else [])
         if gid == "cut":
             student.append("globals().pop('__instructor_trusted__', None)")  # and between tests
     outputs = _trusted_outputs(tmp_path, student, tests)
-    for gid in ("before", "after_cut", "after_no_stdin", "after_mute", "flood", "after_flood", "after_huge"):
+    for gid in ("before", "after_cut", "after_no_raw_input", "after_no_stdin", "after_mute", "flood", "after_flood",
+                "after_huge"):
         assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["'ok'"], (gid, outputs[gid])
-    for gid in ("cut", "no_stdin"):  # the collector's loop runs on: deleting its name, or the kernel's
+    for gid in ("cut", "no_raw_input"):  # the collector's loop runs on: deleting its name, or the kernel's
         assert _errors(outputs[gid]) == [] and _result(outputs[gid]) == ["2"], (gid, outputs[gid])  # raw_input
-    for gid in ("broken_by_no_stdin", "mute"):
+    for gid in ("no_stdin", "broken_by_no_stdin", "mute"):
         errors = _errors(outputs[gid])
         assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader"), (gid, errors)
     assert _errors(outputs["huge"]) == ["ResultTooLarge: the result is larger than the grader accepts (48800000 bytes of arrays)"]
+
+
+
+@pytest.mark.slow
+def test_a_kernel_without_ipykernel_7s_names_is_served_through_its_raw_input(tmp_path, monkeypatch):
+    # another ipykernel (an AttributeError where the collector reads the kernel's names) gets the
+    # kernel's raw_input: it grades the same, and a replaced raw_input now breaks the next test
+    from instructor import collector, trusted
+
+    head = "    def reader(self, kernel):\n"
+    assert head in collector.AGENT
+    agent = collector.AGENT.replace(head, head + "        raise AttributeError('_get_shell_context_var')\n", 1)
+    monkeypatch.setattr(trusted, "SERVE", f"exec(compile({agent!r}, '<instructor collector>', 'exec'))\n"
+                                          "__instructor_trusted__.serve()")
+    ok = "assert f(2) == 4\n'ok'"
+    tests = {"before": ok, "no_raw_input": "no_raw_input()\nf(1)", "broken": ok}
+    outputs = _trusted_outputs(tmp_path, ["import numpy as np\n" + STUDENT_SABOTAGE] + [(g,) for g in tests], tests)
+    assert _errors(outputs["before"]) == [] and _result(outputs["before"]) == ["'ok'"], outputs["before"]
+    assert _errors(outputs["no_raw_input"]) == [] and _result(outputs["no_raw_input"]) == ["2"], outputs["no_raw_input"]
+    errors = _errors(outputs["broken"])
+    assert len(errors) == 1 and errors[0].startswith("NoAnswer: the grader"), errors
 
 
 # a student's functions that use the kernel's stdin channel, the grader's channel, themselves
