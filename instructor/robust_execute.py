@@ -48,10 +48,11 @@ import time
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import Execute, IgnorePattern, NbGraderPreprocessor, OverwriteCells
+from nbgrader.preprocessors import CheckCellMetadata, Execute, IgnorePattern, NbGraderPreprocessor, OverwriteCells
 from traitlets import Bool, Enum, Integer
 
 from . import informational, sandbox
+from .metadata_check import CheckCellMetadataOnce
 
 
 # Start-up chatter that says nothing about the student's code: TensorFlow/absl log lines and
@@ -361,24 +362,28 @@ class IgnorePatternLines(IgnorePattern):
 def autograde_preprocessors() -> list:
     """nbgrader's default autograde preprocessors with ``Execute`` replaced by
     :class:`instructor.trusted.TrustedExecute` (``RobustExecute`` whose grade cells are decided
-    in the grader process) and ``IgnorePattern`` by :class:`IgnorePatternLines`."""
+    in the grader process), ``IgnorePattern`` by :class:`IgnorePatternLines` and
+    ``CheckCellMetadata`` by :class:`instructor.metadata_check.CheckCellMetadataOnce`."""
     from nbgrader.converters.autograde import Autograde
 
     from .trusted import TrustedExecute  # a subclass of RobustExecute (imported here: no cycle)
 
-    swap = {Execute: TrustedExecute, IgnorePattern: IgnorePatternLines}
+    swap = {Execute: TrustedExecute, IgnorePattern: IgnorePatternLines, CheckCellMetadata: CheckCellMetadataOnce}
     return [swap.get(p, p) for p in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 
 def sanitize_preprocessors() -> list:
     """nbgrader's default sanitizing preprocessors, with ``OverwriteCells`` replaced by
-    :class:`OverwriteCellsWithIds` and followed by :class:`RestoreLockedCells`."""
+    :class:`OverwriteCellsWithIds` and followed by :class:`RestoreLockedCells`, and
+    ``CheckCellMetadata`` by :class:`instructor.metadata_check.CheckCellMetadataOnce`."""
     from nbgrader.converters.autograde import Autograde
 
     out = []
     for p in Autograde.class_traits()["sanitize_preprocessors"].default():
         if p is OverwriteCells:
             out += [OverwriteCellsWithIds, RestoreLockedCells]
+        elif p is CheckCellMetadata:
+            out.append(CheckCellMetadataOnce)
         else:
             out.append(p)
     return out
