@@ -208,11 +208,17 @@ class _TrustedCollector:
 __instructor_trusted__ = _TrustedCollector(globals())
 del _TrustedCollector
 """.replace("__LIMIT__", str(MAX_RESULT_CHARS))
-#: The line that installs the collector: :data:`AGENT` as one string literal, compiled by Python
-#: itself (IPython's input transformers would tokenize its 6 KB line by line: ~50 ms a test).
-INSTALL = f"exec(compile({AGENT!r}, '<instructor collector>', 'exec'))"
-#: The source of a grade cell's one execute request: the collector, then its loop.
-SERVE = INSTALL + "\n__instructor_trusted__.serve()"
 #: The source that starts the loop again within a test (after a time limit, or anything that
 #: ended it): the installed collector keeps the functions that earlier calls returned.
 SERVE_AGAIN = "__instructor_trusted__.serve()"
+
+
+def serve_source(agent: str = AGENT) -> str:
+    """The source of a grade cell's one execute request: the line that installs the collector
+    ``agent`` (one string literal, compiled by Python itself: IPython's input transformers would
+    tokenize its 6 KB line by line, ~50 ms a test), then its loop."""
+    return f"exec(compile({agent!r}, '<instructor collector>', 'exec'))\n{SERVE_AGAIN}"
+
+
+#: The source of a grade cell's one execute request (:func:`serve_source` of :data:`AGENT`).
+SERVE = serve_source()

@@ -551,7 +551,6 @@ def test_a_broken_channel_costs_only_the_test_it_breaks(tmp_path):
     assert _errors(outputs["huge"]) == ["ResultTooLarge: the result is larger than the grader accepts (48800000 bytes of arrays)"]
 
 
-
 @pytest.mark.slow
 def test_a_kernel_without_ipykernel_7s_names_is_served_through_its_raw_input(tmp_path, monkeypatch):
     # another ipykernel (an AttributeError where the collector reads the kernel's names) gets the
@@ -561,8 +560,7 @@ def test_a_kernel_without_ipykernel_7s_names_is_served_through_its_raw_input(tmp
     head = "    def reader(self, kernel):\n"
     assert head in collector.AGENT
     agent = collector.AGENT.replace(head, head + "        raise AttributeError('_get_shell_context_var')\n", 1)
-    monkeypatch.setattr(trusted, "SERVE", f"exec(compile({agent!r}, '<instructor collector>', 'exec'))\n"
-                                          "__instructor_trusted__.serve()")
+    monkeypatch.setattr(trusted, "SERVE", collector.serve_source(agent))
     ok = "assert f(2) == 4\n'ok'"
     tests = {"before": ok, "no_raw_input": "no_raw_input()\nf(1)", "broken": ok}
     outputs = _trusted_outputs(tmp_path, ["import numpy as np\n" + STUDENT_SABOTAGE] + [(g,) for g in tests], tests)
