@@ -20,7 +20,8 @@ with its own namespaces and resource limits:
   ``no_new_privs``; an ordinary grader gets a user namespace mapping the kernel's uid to its
   own (bubblewrap drops all capabilities there);
 * **limits**: rlimits on address space (4 GiB), processes (per kernel), file size and open
-  files, set inside the sandbox just before the kernel starts.
+  files, set inside the sandbox just before the kernel starts; one thread for NumPy's BLAS and
+  OpenMP (``threads``), whatever ``--jobs`` is.
 
 Configure it in ``nbgrader_config.py`` (``c.Sandbox.address_space = 8 * 2**30``, ...).
 ``bwrap`` is the system's when there is one, else the one shipped in the PyPI wheel
@@ -77,6 +78,16 @@ os.execv(sys.argv[6], sys.argv[6:])
 """
 
 
+#: What sets the thread count of NumPy's BLAS (OpenBLAS or MKL) and of OpenMP code: the same
+#: variables that a Dask nanny sets to 1 for its workers (``distributed.nanny.pre-spawn-environ``).
+#: ``Sandbox.threads`` sets them in every grading kernel, so that a kernel computes with the same
+#: threads whether it was started by the serial loop (which would leave BLAS one thread per core)
+#: or by a Dask worker (whose 1 would otherwise reach the kernel through ``env_keep``): a grade
+#: never depends on ``--jobs``, and ``jobs`` kernels on ``jobs`` cores never share a core between
+#: two threads of one kernel and spin against each other.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 class SandboxUnavailable(RuntimeError):
     """This host cannot run the grading sandbox (no bwrap, or no namespaces)."""
 
@@ -99,7 +110,9 @@ class Sandbox(Configurable):
     packages = List(Unicode(), ["source_lib"], help="Packages the kernel imports whose files may live outside the "
                                                     "Python install and the venv (an editable install): bound read-only.").tag(config=True)
     ro_binds = List(Unicode(), [], help="More host paths the kernel may read, bound read-only at the same path.").tag(config=True)
-    env = Dict({}, help="Environment variables set in the kernel.").tag(config=True)
+    threads = Integer(1, help="Threads of each kernel's numerical libraries (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, "
+                              "MKL_NUM_THREADS; 0: the libraries' defaults and the grader's own variables).").tag(config=True)
+    env = Dict({}, help="Environment variables set in the kernel (they win over threads and env_keep).").tag(config=True)
     env_keep = List(Unicode(), ["LANG", "LC_ALL", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "OMP_NUM_THREADS",
                                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MPLBACKEND", "PYTHONHASHSEED"],
                     help="Environment variables passed from the grader to the kernel (everything else is dropped: "
@@ -233,6 +246,8 @@ class Sandbox(Configurable):
             "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
             "PYTHONDONTWRITEBYTECODE": "1",
         })
+        if self.threads > 0:
+            env.update(dict.fromkeys(THREAD_VARIABLES, str(self.threads)))
         env.update({str(k): str(v) for k, v in self.env.items()})
         for k, v in env.items():
             cmd += ["--setenv", k, v]

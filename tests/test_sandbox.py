@@ -459,6 +459,41 @@ def test_status_says_how_grading_is_confined(box, monkeypatch):
     assert sandbox.require() is None
 
 
+# What tells NumPy's BLAS how many threads to use, and what it then uses (threadpoolctl asks the library).
+THREADS = ("import json, os, threadpoolctl, numpy\n"
+           "print(json.dumps({'env': {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', "
+           "'MKL_NUM_THREADS')}, 'blas': [p['num_threads'] for p in threadpoolctl.threadpool_info() "
+           "if p['user_api'] == 'blas']}))")
+
+
+def in_box(sb: sandbox.Sandbox, code: str) -> dict:
+    """What ``code`` prints (one JSON line) when run in ``sb``'s sandbox, as a kernel would be."""
+    with sandbox._UidSlot(sb) as uid:
+        proc = subprocess.run(sb.command([sys.executable, "-c", code], "/", uid=uid, probe=True),
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_every_kernel_computes_with_one_blas_thread_whatever_the_graders_environment(box, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    # the grader's own setting, as in a Dask worker (whose nanny sets OMP_NUM_THREADS=1 and the like)
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    for name in sandbox.THREAD_VARIABLES[1:]:
+        monkeypatch.delenv(name, raising=False)
+    inside = in_box(box, THREADS)
+    assert inside["env"] == dict.fromkeys(sandbox.THREAD_VARIABLES, "1")
+    assert inside["blas"] and set(inside["blas"]) == {1}
+    # the reference, unconfined on the host with the same environment: BLAS takes the grader's 8
+    # (capped at the CPUs); the sandbox's threads=0 passes it through as before, and nothing more
+    host = subprocess.run([sys.executable, "-c", THREADS], capture_output=True, text=True, timeout=120)
+    host = json.loads(host.stdout.splitlines()[-1])
+    loose = in_box(sandbox.Sandbox(threads=0), THREADS)
+    assert loose == host and loose["env"] == {"OMP_NUM_THREADS": "8", "OPENBLAS_NUM_THREADS": None,
+                                              "MKL_NUM_THREADS": None}
+    assert max(host["blas"]) == min(8, len(os.sched_getaffinity(0)))
+
+
 # --- an ordinary user as the grader ----------------------------------------------------------------
 
 
