@@ -135,3 +135,23 @@ def assert_lecture_ran_clean(nb, name: str) -> None:
     assert "Device report" in text and re.search(r"accelerator\s*: (CPU|GPU)", text), name
     assert "MNIST:" in text, name
     assert not re.search(r"\bnan\b", text.lower()), f"{name}: a NaN was printed"
+
+
+def close_thread_event_loop() -> None:
+    """Close the event loop that nbclient made for this (pool) thread, once its notebook ran.
+
+    nbclient runs its coroutines through jupyter_core's ``run_sync``, which makes each thread an
+    event loop and leaves it open. A pool thread that ends with it open leaves the loop and its
+    self-pipe sockets to the garbage collector, which reports them (``ResourceWarning: unclosed
+    <socket.socket family=1 ...>``) in whatever test happens to run then. The lectures run in
+    pool threads here (tests/test_lectures.py, tests/test_colab_path.py).
+    """
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # this thread has none
+        return
+    if not loop.is_running():
+        loop.close()
+    asyncio.set_event_loop(None)

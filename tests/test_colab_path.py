@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import COLAB_VENV, assert_lecture_ran_clean
+from conftest import COLAB_VENV, assert_lecture_ran_clean, close_thread_event_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 PINS = Path(__file__).with_name("colab_pins.txt")
@@ -182,7 +182,11 @@ _LECTURE_RUNS: dict = {}  # lecture name -> Future of (executed notebook, source
 
 
 def _lecture_run(name, repo, colab, workdir):
-    nb = _run(colab, _alone(repo / "lectures" / name, workdir), workdir, url=repo.resolve().as_uri())
+    """One lecture in a pool thread (:func:`_lecture`)."""
+    try:
+        nb = _run(colab, _alone(repo / "lectures" / name, workdir), workdir, url=repo.resolve().as_uri())
+    finally:
+        close_thread_event_loop()
     return nb, _installed(colab)
 
 

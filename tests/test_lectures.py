@@ -19,7 +19,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import assert_lecture_ran_clean
+from conftest import assert_lecture_ran_clean, close_thread_event_loop
 from source_lib import colab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,7 +262,10 @@ def _execute(path) -> nbformat.NotebookNode:
     nb = _read(path)
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(LECTURES)}})
-    client.execute(env=env)  # raises CellExecutionError on the first failing cell
+    try:
+        client.execute(env=env)  # raises CellExecutionError on the first failing cell
+    finally:
+        close_thread_event_loop()  # this runs in a pool thread (_executed)
     return nb
 
 
