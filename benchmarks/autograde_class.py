@@ -114,9 +114,8 @@ def plain_notebook(c: Path, name: str, tests: bool = True) -> tuple[float, float
     are not computed per submission); never its informational cells (the grader leaves them out).
     Without ``tests``, the grade cells are left out too (:func:`_graded_run`)."""
     import nbformat
-    from nbclient import NotebookClient
 
-    from instructor import reference_cache, worker
+    from instructor import reference_cache
     from instructor.informational import TAG
 
     master = c / "solutions" / name / f"{name}.ipynb"
@@ -129,29 +128,35 @@ def plain_notebook(c: Path, name: str, tests: bool = True) -> tuple[float, float
         nb.cells.append(nbformat.v4.new_code_cell("import sys\nassert 'tensorflow' not in sys.modules, 'a reference was computed'"))
     else:
         nb = _graded_run(master)
-    start = time.perf_counter()
-    with worker.TreeCPU() as cpu:
-        NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(c / "solutions" / name)}}).execute()
-    seconds = time.perf_counter() - start
+    seconds, cpu = _plain_run(nb, c, name)
     errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []) if o.output_type == "error"]
     if tests and errors:
         raise SystemExit(f"the master of {name} does not run clean with its references: "
                          + "; ".join(f"{e.ename}: {e.evalue}" for e in errors))
-    return seconds, cpu.seconds
+    return seconds, cpu
 
 
 def plain_floor(c: Path, name: str) -> tuple[float, float]:
-    import nbformat  # noqa: F401
+    return _plain_run(imports_only(c / "assignments" / name / f"{name}.ipynb"), c, name)
+
+
+def _plain_run(nb, c: Path, name: str) -> tuple[float, float]:
+    """(wall, CPU) of ``nb`` run in a plain nbclient kernel (no sandbox, no grader), in the master's
+    folder, with the grading kernel's threads (``Sandbox.threads``) and its start-up chatter
+    (ipykernel's warning about TCP) kept off the benchmark's output."""
     from nbclient import NotebookClient
 
-    from instructor import worker
+    from instructor import sandbox, worker
 
-    nb = imports_only(c / "assignments" / name / f"{name}.ipynb")
+    env = dict(os.environ)
+    threads = sandbox.Sandbox(config=sandbox.course_config(c)).threads
+    if threads > 0:
+        env.update(dict.fromkeys(sandbox.THREAD_VARIABLES, str(threads)))
     start = time.perf_counter()
     with worker.TreeCPU() as cpu:
         NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(c / "solutions" / name)}}).execute()
+                       resources={"metadata": {"path": str(c / "solutions" / name)}}
+                       ).execute(env=env, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, cpu.seconds
 
 
